@@ -1,0 +1,262 @@
+"""Load and validate `meiyu.toml`, with `MEIYU_*` environment overrides.
+
+Indicators and sources are data: a bureau adds its own by editing the file. Every
+error names the key and what was expected, so `meiyu config check` can be one line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from meiyu.errors import ConfigError, UserError
+
+DEFAULT_CONFIG_NAME = "meiyu.toml"
+ENV_PREFIX = "MEIYU_"
+# Variables that are not config keys (they select the file or belong to tests).
+_ENV_NOT_KEYS = {"MEIYU_CONFIG"}
+_ENV_SHORTCUTS = {"MEIYU_DATABASE_URL": ("database", "url"), "MEIYU_REDIS_URL": ("redis", "url")}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"an IANA time zone such as 'Asia/Shanghai', got {name!r}") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///data/meiyu.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError(f"a sqlite:/// or postgresql:// URL, got {url.split(':', 1)[0]!r}://")
+        return url
+
+
+class RedisConfig(_Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class CrawlConfig(_Strict):
+    user_agent: str = "meiyu/0.1 (media-reputation monitor; +https://example.org/meiyu)"
+    concurrent_requests: int = Field(default=8, ge=1, le=256)
+    download_delay: float = Field(default=0.25, ge=0)
+    obey_robots_txt: bool = True
+    retry_times: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: int = Field(default=30, ge=1)
+    # Route every request through this HTTP proxy (the demo uses it to serve its fixture world).
+    proxy: str | None = None
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["rss"]
+    language: Literal["zh", "ko"]
+    outlet: str
+    feeds: list[str] = Field(min_length=1)
+    # Time zone assumed for dates that carry none (feeds often omit it).
+    timezone: TimeZoneName = "Asia/Shanghai"
+    follow_articles: bool = True
+    max_feed_pages: int = Field(default=50, ge=1)
+
+    @field_validator("feeds")
+    @classmethod
+    def _http_urls(cls, feeds: list[str]) -> list[str]:
+        for url in feeds:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"http(s) URLs, got {url!r}")
+        return feeds
+
+
+class IndicatorConfig(_Strict):
+    """One indicator of the plan: which items count, and what is reported per period."""
+
+    name: str
+    definition: str  # the plan's own wording, quoted in reports
+    language: Literal["zh", "ko"]
+    kind: Literal["volume", "positive_share"]
+    # Every group must match; within a group any one term is enough.
+    all_of: list[list[str]] = Field(min_length=1)
+    sources: list[str] | None = None  # None: every source in the indicator's language
+    baseline: str = "2020"
+
+    @field_validator("all_of")
+    @classmethod
+    def _non_empty_terms(cls, groups: list[list[str]]) -> list[list[str]]:
+        for group in groups:
+            if not group or any(not term.strip() for term in group):
+                raise ValueError("non-empty lists of non-empty terms")
+        return groups
+
+    def version(self) -> str:
+        """Short hash of everything that changes what is counted: a new hash is a new series."""
+        payload = self.model_dump(include={"language", "kind", "all_of", "sources"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class ReportConfig(_Strict):
+    title: str = "威海城市国际化 · 媒体美誉度月报"
+    trend_months: int = Field(default=12, ge=2, le=120)
+
+
+class ScheduleConfig(_Strict):
+    """Cron expressions (Asia/Shanghai by default) for the unattended service."""
+
+    timezone: TimeZoneName = "Asia/Shanghai"
+    crawl: str = "0 */6 * * *"
+    compute: str = "30 */6 * * *"
+    monthly_report: str = "0 8 1 * *"
+
+
+class Config(_Strict):
+    timezone: TimeZoneName = "Asia/Shanghai"
+    data_dir: str = "data"
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    report: ReportConfig = ReportConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    sources: list[SourceConfig] = []
+    indicators: dict[str, IndicatorConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        names = [s.name for s in self.sources]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"sources: names must be unique, {sorted(dupes)} repeated")
+        for key, ind in self.indicators.items():
+            for src in ind.sources or []:
+                if src not in names:
+                    raise ValueError(f"indicators.{key}.sources: unknown source {src!r}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"unknown source {name!r} (known: {known})")
+
+    def indicator(self, key: str) -> IndicatorConfig:
+        if key not in self.indicators:
+            raise ConfigError(f"unknown indicator {key!r} (known: {', '.join(self.indicators)})")
+        return self.indicators[key]
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--config`, else $MEIYU_CONFIG, else ./meiyu.toml."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("MEIYU_CONFIG"):
+        return Path(os.environ["MEIYU_CONFIG"])
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Config:
+    """Read, override from the environment, validate; any problem is one ConfigError line."""
+    cfg_path = find_config_path(path)
+    try:
+        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {cfg_path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cfg_path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{cfg_path}: not UTF-8 text") from None
+    return config_from_dict(raw, env=os.environ if env is None else env, origin=str(cfg_path))
+
+
+def config_from_dict(
+    raw: dict[str, Any], env: Mapping[str, str] | None = None, origin: str = "config"
+) -> Config:
+    data = json.loads(json.dumps(raw, default=str))  # deep copy; TOML dates become strings
+    for name, value in sorted((env or {}).items()):
+        if name.startswith(ENV_PREFIX) and name not in _ENV_NOT_KEYS:
+            _apply_env(data, name, value)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc)}") from None
+
+
+def _apply_env(data: dict[str, Any], name: str, value: str) -> None:
+    if name in _ENV_SHORTCUTS:
+        path: tuple[str, ...] = _ENV_SHORTCUTS[name]
+    elif "__" in name:
+        # MEIYU_CRAWL__CONCURRENT_REQUESTS=4 -> crawl.concurrent_requests
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+    else:
+        return  # other MEIYU_* variables (e.g. test settings) are not config keys
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{name}: {'.'.join(path)} is not a table in the config")
+    node[path[-1]] = _env_value(value)
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = "unknown key"
+    elif kind == "missing":
+        msg = "required key is missing"
+    else:
+        msg = "expected " + err["msg"].removeprefix("Value error, ")
+        if "input" in err and not isinstance(err["input"], dict | list):
+            msg += f" (got {err['input']!r})"
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """'2023-12' -> (2023, 12); a UserError line otherwise."""
+    try:
+        d = dt.datetime.strptime(text, "%Y-%m")
+    except ValueError:
+        raise UserError(f"--month: expected YYYY-MM such as 2023-12, got {text!r}") from None
+    return d.year, d.month

@@ -1,0 +1,159 @@
+"""ORM models: one table per thing the pipeline produces, keyed so that re-runs upsert."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (no tz type) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: meiyu stores aware datetimes only")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(8))
+    outlet: Mapped[str] = mapped_column(String(200))
+
+
+class CrawlRun(Base):
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|ok|partial|failed
+    sources: Mapped[list[str]] = mapped_column(default=list)
+    pages_fetched: Mapped[int] = mapped_column(default=0)
+    items_seen: Mapped[int] = mapped_column(default=0)
+    documents_new: Mapped[int] = mapped_column(default=0)
+    documents_updated: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list[str]] = mapped_column(default=list)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)  # canonical URL
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    outlet: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    fetched_at: Mapped[dt.datetime]
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    feed_url: Mapped[str | None] = mapped_column(String(2000))
+    # "article" when the page text was extracted, "feed" when only the feed summary was usable.
+    text_origin: Mapped[str] = mapped_column(String(16), default="article")
+    crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+
+
+class IndicatorMatch(Base):
+    __tablename__ = "indicator_matches"
+    __table_args__ = (UniqueConstraint("indicator", "document_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(40))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    terms: Mapped[list[str]] = mapped_column(default=list)
+    definition_version: Mapped[str] = mapped_column(String(40))
+    matched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SentimentResult(Base):
+    __tablename__ = "sentiment_results"
+    __table_args__ = (UniqueConstraint("document_id", "model_id", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    model_id: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(
+        String(100), default=""
+    )  # e.g. the entity the score is about
+    label: Mapped[str] = mapped_column(String(16))  # positive|neutral|negative
+    score: Mapped[float] = mapped_column(Float)
+    probabilities: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class VolumeProbe(Base):
+    """A search engine's own reported hit count for a query and time window."""
+
+    __tablename__ = "volume_probes"
+    __table_args__ = (UniqueConstraint("source", "query", "window_start", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    indicator: Mapped[str | None] = mapped_column(String(40))
+    query: Mapped[str] = mapped_column(String(500))
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    reported_total: Mapped[int]
+    probed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IndicatorValue(Base):
+    __tablename__ = "indicator_values"
+    __table_args__ = (
+        UniqueConstraint("indicator", "period_type", "period", "definition_version"),
+        Index("ix_indicator_values_lookup", "indicator", "period_type", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(40))
+    period_type: Mapped[str] = mapped_column(String(10))  # month (later: day, week, quarter, year)
+    period: Mapped[str] = mapped_column(String(10))  # e.g. 2023-12
+    definition_version: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float | None] = mapped_column(Float)  # None: not computable yet (no sentiment)
+    n_items: Mapped[int]
+    n_stories: Mapped[int]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,214 @@
+"""Idempotent writes: every re-run of a stage upserts, so nothing is ever duplicated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    CrawlRun,
+    Document,
+    IndicatorMatch,
+    IndicatorValue,
+    Source,
+    VolumeProbe,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A normalised document, ready to store (the pipelines' output)."""
+
+    url: str
+    source: str
+    outlet: str | None
+    title: str
+    text: str
+    language: str
+    published_at: dt.datetime | None
+    fetched_at: dt.datetime
+    content_hash: str
+    feed_url: str | None = None
+    text_origin: str = "article"
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    document_id: int
+    terms: list[str]
+
+
+@dataclass(frozen=True)
+class ValueRecord:
+    indicator: str
+    period_type: str
+    period: str
+    definition_version: str
+    value: float | None
+    n_items: int
+    n_stories: int
+    details: dict[str, Any]
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which has .on_conflict_do_update/.on_conflict_do_nothing."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"upserts are written for SQLite and PostgreSQL, not {name}")
+
+
+def ensure_source(session: Session, name: str, kind: str, language: str, outlet: str) -> int:
+    stmt = _insert(session, Source).values(name=name, kind=kind, language=language, outlet=outlet)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"], set_={"kind": kind, "language": language, "outlet": outlet}
+    )
+    session.execute(stmt)
+    return session.scalars(select(Source.id).where(Source.name == name)).one()
+
+
+UpsertOutcome = Literal["new", "updated", "unchanged"]
+
+
+def upsert_document(
+    session: Session, doc: DocumentRecord, source_id: int, crawl_run_id: int | None
+) -> UpsertOutcome:
+    """Insert by canonical URL, or update when the content changed; never a second row."""
+    existing = session.execute(
+        select(Document.id, Document.content_hash, Document.title).where(Document.url == doc.url)
+    ).first()
+    if existing is not None and existing.content_hash == doc.content_hash:
+        return "unchanged"
+    values = {
+        "url": doc.url,
+        "source_id": source_id,
+        "outlet": doc.outlet,
+        "title": doc.title,
+        "text": doc.text,
+        "language": doc.language,
+        "published_at": doc.published_at,
+        "fetched_at": doc.fetched_at,
+        "content_hash": doc.content_hash,
+        "feed_url": doc.feed_url,
+        "text_origin": doc.text_origin,
+        "crawl_run_id": crawl_run_id,
+    }
+    stmt = _insert(session, Document).values(**values)
+    update = {k: stmt.excluded[k] for k in values if k != "url"}
+    session.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=update))
+    return "new" if existing is None else "updated"
+
+
+def start_crawl_run(session: Session, sources: Sequence[str]) -> int:
+    run = CrawlRun(sources=list(sources), status="running", errors=[])
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_crawl_run(
+    session: Session, run_id: int, *, status: str, counts: dict[str, int], errors: list[str]
+) -> None:
+    run = session.get_one(CrawlRun, run_id)
+    run.finished_at = utcnow()
+    run.status = status
+    run.pages_fetched = counts.get("pages_fetched", 0)
+    run.items_seen = counts.get("items_seen", 0)
+    run.documents_new = counts.get("new", 0)
+    run.documents_updated = counts.get("updated", 0)
+    run.errors = errors[:200]
+
+
+def replace_matches(
+    session: Session, indicator: str, version: str, matches: Iterable[MatchRecord]
+) -> int:
+    """The indicator's match set becomes exactly `matches` (a recompute, not an append)."""
+    session.execute(delete(IndicatorMatch).where(IndicatorMatch.indicator == indicator))
+    rows = [
+        {
+            "indicator": indicator,
+            "document_id": m.document_id,
+            "terms": m.terms,
+            "definition_version": version,
+            "matched_at": utcnow(),
+        }
+        for m in matches
+    ]
+    if rows:
+        session.execute(_insert(session, IndicatorMatch), rows)
+    return len(rows)
+
+
+def upsert_values(session: Session, values: Iterable[ValueRecord]) -> int:
+    n = 0
+    for v in values:
+        row = {
+            "indicator": v.indicator,
+            "period_type": v.period_type,
+            "period": v.period,
+            "definition_version": v.definition_version,
+            "value": v.value,
+            "n_items": v.n_items,
+            "n_stories": v.n_stories,
+            "details": v.details,
+            "computed_at": utcnow(),
+        }
+        stmt = _insert(session, IndicatorValue).values(**row)
+        keys = ["indicator", "period_type", "period", "definition_version"]
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=keys, set_={k: stmt.excluded[k] for k in row if k not in keys}
+            )
+        )
+        n += 1
+    return n
+
+
+def delete_stale_values(
+    session: Session, indicator: str, period_type: str, version: str, keep: set[str]
+) -> None:
+    """Drop periods of the current version that no longer have data (a recompute is exact)."""
+    stmt = delete(IndicatorValue).where(
+        IndicatorValue.indicator == indicator,
+        IndicatorValue.period_type == period_type,
+        IndicatorValue.definition_version == version,
+    )
+    if keep:
+        stmt = stmt.where(IndicatorValue.period.not_in(keep))
+    session.execute(stmt)
+
+
+def record_volume_probe(
+    session: Session,
+    *,
+    source: str,
+    indicator: str | None,
+    query: str,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    reported_total: int,
+) -> None:
+    stmt = _insert(session, VolumeProbe).values(
+        source=source,
+        indicator=indicator,
+        query=query,
+        window_start=window_start,
+        window_end=window_end,
+        reported_total=reported_total,
+        probed_at=utcnow(),
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source", "query", "window_start", "window_end"],
+            set_={"reported_total": reported_total, "probed_at": utcnow(), "indicator": indicator},
+        )
+    )
