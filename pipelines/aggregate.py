@@ -1,0 +1,71 @@
+"""Batch stage: monthly series per indicator, written to indicator_values (recompute = same rows).
+
+a29/a68 (kind "volume"): value = matched items in the month. Reprints under other URLs are
+items too (the plan counts items); distinct stories (same body fingerprint) are kept beside.
+a67 (kind "positive_share"): the share needs sentiment, which is not computed yet, so value
+stays empty and n_items holds the month's matched Korean items.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from meiyu.config import Config, IndicatorConfig
+from pipelines.periods import month_key
+from storage.db import transaction
+from storage.queries import matched_documents
+from storage.writes import ValueRecord, delete_stale_values, upsert_values
+
+
+@dataclass(frozen=True)
+class AggregateSummary:
+    indicator: str
+    months: int
+    items: int
+    undated: int
+
+
+def monthly_values(
+    session: Session, key: str, ind: IndicatorConfig, cfg: Config
+) -> tuple[list[ValueRecord], int]:
+    items: dict[str, int] = Counter()
+    stories: dict[str, set[str]] = defaultdict(set)
+    per_source: dict[str, Counter[str]] = defaultdict(Counter)
+    undated = 0
+    for row in matched_documents(session, key):
+        if row.published_at is None:
+            undated += 1  # reported, never guessed into a month
+            continue
+        month = month_key(row.published_at, cfg.tz)
+        items[month] += 1
+        stories[month].add(row.content_hash)
+        per_source[month][row.source] += 1
+    version = ind.version()
+    values = [
+        ValueRecord(
+            indicator=key,
+            period_type="month",
+            period=month,
+            definition_version=version,
+            value=float(n) if ind.kind == "volume" else None,
+            n_items=n,
+            n_stories=len(stories[month]),
+            details={"per_source": dict(sorted(per_source[month].items()))},
+        )
+        for month, n in sorted(items.items())
+    ]
+    return values, undated
+
+
+def aggregate_all(cfg: Config, sessions: sessionmaker[Session]) -> list[AggregateSummary]:
+    out = []
+    for key, ind in cfg.indicators.items():
+        with transaction(sessions) as s:
+            values, undated = monthly_values(s, key, ind, cfg)
+            delete_stale_values(s, key, "month", ind.version(), {v.period for v in values})
+            upsert_values(s, values)
+        out.append(AggregateSummary(key, len(values), sum(v.n_items for v in values), undated))
+    return out
