@@ -1,0 +1,226 @@
+"""The `meiyu` command. Every failure the user can act on ends as one line and an exit code:
+0 done, 1 something outside went wrong (network, database), 2 the user's input is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from meiyu.config import Config, SourceConfig, load_config, parse_month
+from meiyu.errors import CrawlFailed, MeiyuError, UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="美誉 media-reputation monitor")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+config_app = typer.Typer(no_args_is_help=True, help="Configuration.")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    config_path: str | None = None
+    verbose: bool = False
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+
+state = State()
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Config file (default ./meiyu.toml).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log crawler detail.")] = False,
+) -> None:
+    state.config_path = config
+    state.verbose = verbose
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.root.handlers:
+        handler.setLevel(level)  # Scrapy lowers the root logger; the handler keeps the bar
+
+
+def _sessions(cfg: Config, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    from storage.db import check_connection, make_engine, session_factory
+    from storage.migrate import upgrade as upgrade_schema
+
+    engine = make_engine(cfg.database.url)
+    check_connection(engine)
+    if upgrade:
+        upgrade_schema(engine)
+    return engine, session_factory(engine)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest revision."""
+    from storage.db import safe_url
+    from storage.migrate import current_revision
+
+    cfg = state.config()
+    engine, _ = _sessions(cfg)
+    out.print(f"database {safe_url(engine.url)} at revision {current_revision(engine)}")
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the config and show what it defines."""
+    cfg = state.config()
+    table = Table(title="indicators")
+    for col in ("key", "name", "language", "kind", "terms", "version"):
+        table.add_column(col)
+    for key, ind in cfg.indicators.items():
+        terms = " + ".join("|".join(g) for g in ind.all_of)
+        table.add_row(key, ind.name, ind.language, ind.kind, terms, ind.version())
+    out.print(table)
+    out.print(f"{len(cfg.sources)} sources: " + ", ".join(s.name for s in cfg.sources))
+    out.print("[green]config ok[/green]")
+
+
+@app.command()
+def crawl(
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+) -> None:
+    """Crawl the configured sources and store what they publish."""
+    cfg = state.config()
+    sources = [cfg.source(n) for n in source] if source else list(cfg.sources)
+    if not sources:
+        raise UserError("no sources configured: add [[sources]] to the config")
+    _run_crawl(cfg, sources)
+
+
+def _run_crawl(cfg: Config, sources: list[SourceConfig]) -> None:
+    from crawlers.runner import run_crawl
+
+    engine, _ = _sessions(cfg)
+    engine.dispose()
+    summary = run_crawl(cfg, sources, log_level="INFO" if state.verbose else "WARNING")
+    out.print(
+        f"crawl run {summary.run_id}: {summary.pages_fetched} pages, {summary.items_seen} items, "
+        f"{summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged documents"
+    )
+    if summary.warnings:
+        out.print(f"{len(summary.warnings)} article page(s) unusable, feed summary kept (see log)")
+    if summary.failures:
+        raise CrawlFailed(
+            f"{len(summary.failures)} feed(s) failed, the rest is stored: "
+            + "; ".join(summary.failures[:3])
+        )
+
+
+@app.command()
+def compute() -> None:
+    """Match documents to indicators and recompute the monthly series (idempotent)."""
+    cfg = state.config()
+    _compute(cfg)
+
+
+def _compute(cfg: Config) -> None:
+    from pipelines.aggregate import aggregate_all
+    from pipelines.match import match_all
+
+    _, sessions = _sessions(cfg)
+    matches = {m.indicator: m for m in match_all(cfg, sessions)}
+    table = Table(title="indicators")
+    for col in ("indicator", "scanned", "matched", "months", "undated"):
+        table.add_column(col, justify="right")
+    for agg in aggregate_all(cfg, sessions):
+        m = matches[agg.indicator]
+        table.add_row(
+            agg.indicator, str(m.scanned), str(m.matched), str(agg.months), str(agg.undated)
+        )
+    out.print(table)
+
+
+@app.command()
+def report(
+    month: Annotated[str, typer.Option("--month", "-m", help="YYYY-MM")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+) -> None:
+    """Render the monthly HTML report."""
+    cfg = state.config()
+    year, mon = parse_month(month)
+    path = _report(cfg, year, mon, out_dir)
+    out.print(f"report written: {path}")
+
+
+def _report(
+    cfg: Config, year: int, month: int, out_dir: Path, demo_note: str | None = None
+) -> Path:
+    from reports.monthly import build_monthly, write_report
+
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        rep = build_monthly(cfg, s, year, month, demo_note=demo_note)
+    return write_report(rep, out_dir)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/demo"),
+) -> None:
+    """Serve the generated demo corpus locally, crawl it, compute, and write the report."""
+    from meiyu.demo import DEMO_NOTE, demo_config, write_manifest
+    from meiyu.fixturesite.server import FixtureSite
+
+    base = state.config()
+    with FixtureSite() as site:
+        cfg = demo_config(base, site)
+        out.print(f"demo corpus served at {site.proxy_url} (HTTP proxy for *.test hosts)")
+        _run_crawl(cfg, list(cfg.sources))
+    _compute(cfg)
+    year, month = 2023, 12
+    path = _report(cfg, year, month, out_dir, demo_note=DEMO_NOTE)
+    write_manifest(site.world, out_dir)
+    out.print(f"[bold green]demo report:[/bold green] {path.resolve()}")
+
+
+@app.command()
+def schedule(
+    once: Annotated[bool, typer.Option(help="Run crawl → compute → report once and exit.")] = False,
+) -> None:
+    """Run the unattended service (APScheduler) with the config's cron schedule."""
+    import scheduler
+
+    cfg = state.config()
+    if once:
+        scheduler.run_pipeline_once(state.config_path)
+        return
+    scheduler.serve(cfg, state.config_path)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except MeiyuError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The demo's and tests' fixture world: a generated corpus served over real local HTTP."""

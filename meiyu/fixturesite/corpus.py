@@ -1,0 +1,322 @@
+"""A deterministic demo corpus: four fictional outlets, 24 months, feeds and article pages.
+
+Every article is written from sentence pools whose terms are known, so the generator knows
+which indicators it planted in which month (the manifest) without running meiyu's matcher.
+It mimics the real web's traps: GBK and EUC-KR bytes, a page with no charset at all, feed
+links with tracking parameters and rel=canonical, naive dates, paged feeds, reprints of one
+story under other URLs, a dead link and a page with no text. All of it is a DEMO CORPUS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from meiyu.fixturesite import pools
+
+MONTHS = [(y, m) for y in (2022, 2023) for m in range(1, 13)]
+FEED_PAGE_SIZE = 40
+REPORT_TZ = ZoneInfo("Asia/Shanghai")
+TERMS = {
+    "a29": (("威海",), ("海鲜",)),
+    "a68": (("刘公岛",), ("海洋文化",)),
+    "a67": (("웨이하이", "위해시", "威海", "Weihai"),),
+}
+
+
+@dataclass(frozen=True)
+class Outlet:
+    source: str  # meiyu source name
+    host: str
+    name: str
+    language: str
+    encoding: str  # bytes on the wire
+    timezone: str
+    declare: str  # "meta" (in-document charset), "header" (HTTP only), "none"
+    naive_dates: bool = False  # pubDate like "2023-05-04 10:00:00", zone implied
+
+
+OUTLETS = [
+    Outlet(
+        "haibin",
+        "news.haibin-daily.test",
+        "海滨日报（演示）",
+        "zh",
+        "utf-8",
+        "Asia/Shanghai",
+        "meta",
+    ),
+    Outlet(
+        "jiaodong",
+        "www.jiaodong-kuaixun.test",
+        "胶东快讯（演示）",
+        "zh",
+        "gbk",
+        "Asia/Shanghai",
+        "meta",
+        naive_dates=True,
+    ),
+    Outlet(
+        "hanbando",
+        "www.hanbando-news.test",
+        "한반도뉴스(데모)",
+        "ko",
+        "utf-8",
+        "Asia/Seoul",
+        "meta",
+    ),
+    Outlet(
+        "seohae", "www.seohae-ilbo.test", "서해일보(데모)", "ko", "euc-kr", "Asia/Seoul", "header"
+    ),
+]
+BROKEN_HOST = "broken.test"
+
+
+@dataclass
+class Article:
+    outlet: Outlet
+    slug: str
+    title: str
+    paragraphs: list[str]
+    published: dt.datetime  # aware, outlet's zone
+    planted: frozenset[str]  # indicators whose literal definition the text meets
+    story: str  # story id: reprints share it
+    page: str = "ok"  # ok | dead (404) | empty (no text) | undeclared (no charset anywhere)
+
+    @property
+    def path(self) -> str:
+        return f"/{self.published:%Y/%m}/{self.slug}.html"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.outlet.host}{self.path}"
+
+
+@dataclass
+class Page:
+    body: bytes
+    content_type: str
+    status: int = 200
+
+
+@dataclass
+class World:
+    articles: list[Article]
+    pages: dict[tuple[str, str], Page] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, object]:
+        """What was planted: per indicator and Asia/Shanghai month, items and distinct stories."""
+        items: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        stories: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for a in self.articles:
+            month = a.published.astimezone(REPORT_TZ).strftime("%Y-%m")
+            for ind in a.planted:
+                items[ind][month] += 1
+                stories[ind][month].add(a.story)
+        return {
+            "documents": len(self.articles),
+            "by_language": {
+                lang: sum(a.outlet.language == lang for a in self.articles) for lang in ("zh", "ko")
+            },
+            "items": {k: dict(sorted(v.items())) for k, v in sorted(items.items())},
+            "stories": {
+                k: {m: len(s) for m, s in sorted(v.items())} for k, v in sorted(stories.items())
+            },
+        }
+
+    def feeds(self) -> dict[str, list[str]]:
+        return {o.source: [f"http://{o.host}/rss.xml"] for o in OUTLETS}
+
+
+def literal_indicators(text: str, language: str) -> frozenset[str]:
+    """The generator's own check that its pools planted what they claim."""
+    found = set()
+    for ind, groups in TERMS.items():
+        if (ind == "a67") == (language == "ko") and all(any(t in text for t in g) for g in groups):
+            found.add(ind)
+    return frozenset(found)
+
+
+def build_world(seed: int = 2023) -> World:
+    rng = random.Random(seed)
+    articles: list[Article] = []
+    serial = 0
+    seen_bodies: set[str] = set()
+
+    def write(outlet: Outlet, topic: str, when: dt.datetime, story: str | None = None) -> Article:
+        nonlocal serial
+        serial += 1
+        lang = outlet.language
+        for _ in range(50):
+            title, paras = pools.compose(rng, lang, topic, when, serial)
+            if "".join(paras) not in seen_bodies:
+                break
+        seen_bodies.add("".join(paras))
+        planted = literal_indicators(title + "\n" + "\n".join(paras), lang)
+        expected = pools.PLANTS[topic]
+        if planted != expected:
+            raise AssertionError(f"pool {topic!r} planted {set(planted)}, expected {set(expected)}")
+        art = Article(
+            outlet, f"{lang}{serial:05d}", title, paras, when, planted, story or f"s{serial}"
+        )
+        articles.append(art)
+        return art
+
+    for year, month in MONTHS:
+        growth = 1 + (year == 2023) * (month / 12)  # a visible rise in 2023
+        for outlet in OUTLETS:
+            tz = ZoneInfo(outlet.timezone)
+            for topic, mean in pools.MIX[outlet.source]:
+                for _ in range(_poisson(rng, mean * (growth if topic in pools.RISING else 1))):
+                    day = rng.randint(1, 27)
+                    when = dt.datetime(
+                        year, month, day, rng.randint(6, 22), rng.randint(0, 59), tzinfo=tz
+                    )
+                    original = write(outlet, topic, when)
+                    if topic in pools.REPRINTED and rng.random() < 0.35:
+                        _reprint(original, when, write_copy=articles.append)
+        # Month-boundary cases, timed in the outlets' own zones: 00:20 Seoul on the 1st is
+        # 23:20 Shanghai the day before, so it belongs to the previous month.
+        first = dt.datetime(year, month, 1, 0, 20, tzinfo=ZoneInfo("Asia/Seoul"))
+        write(OUTLETS[2], "a67_tourism", first)
+        last_day = (dt.datetime(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)).day
+        late = dt.datetime(year, month, last_day, 23, 45, tzinfo=ZoneInfo("Asia/Shanghai"))
+        write(OUTLETS[0], "a29_festival", late)
+
+    # A few pages that fail in the ways real pages do; their feed summaries still carry text.
+    # Only stories without reprints: a summary cannot share a fingerprint with a full text.
+    story_sizes: dict[str, int] = defaultdict(int)
+    for a in articles:
+        story_sizes[a.story] += 1
+    summarisable = [
+        a
+        for a in articles
+        if a.outlet.source == "hanbando"
+        and story_sizes[a.story] == 1
+        and literal_indicators(a.title + "\n" + a.paragraphs[0], "ko") == a.planted
+    ]
+    for art, kind in zip(rng.sample(summarisable, 3), ("dead", "empty", "dead"), strict=True):
+        art.page = kind
+    for art in rng.sample([a for a in articles if a.outlet.source == "seohae"], 4):
+        art.page = "undeclared"
+
+    world = World(sorted(articles, key=lambda a: (a.published, a.slug)))
+    _render(world)
+    return world
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    # Knuth's method; lam is small here.
+    limit, k, p = pow(2.718281828459045, -lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _reprint(original: Article, when: dt.datetime, write_copy: object) -> None:
+    """The same story, body unchanged, on the other outlet of its language, a few hours later."""
+    twin = next(
+        o for o in OUTLETS if o.language == original.outlet.language and o != original.outlet
+    )
+    later = (when + dt.timedelta(hours=3)).astimezone(ZoneInfo(twin.timezone))
+    suffix = "（转载）" if twin.language == "zh" else " (전재)"
+    copy = Article(
+        twin,
+        original.slug + "r",
+        original.title + suffix,
+        list(original.paragraphs),
+        later,
+        original.planted,
+        original.story,
+    )
+    write_copy(copy)  # type: ignore[operator]
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def _rfc822(moment: dt.datetime) -> str:
+    return moment.strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def _render(world: World) -> None:
+    by_outlet: dict[str, list[Article]] = defaultdict(list)
+    for art in world.articles:
+        by_outlet[art.outlet.source].append(art)
+        world.pages[(art.outlet.host, art.path)] = _article_page(art)
+    for outlet in OUTLETS:
+        entries = sorted(by_outlet[outlet.source], key=lambda a: a.published, reverse=True)
+        pages = [entries[i : i + FEED_PAGE_SIZE] for i in range(0, len(entries), FEED_PAGE_SIZE)]
+        for n, chunk in enumerate(pages, start=1):
+            path = "/rss.xml" if n == 1 else f"/rss.xml?page={n}"
+            nxt = f"http://{outlet.host}/rss.xml?page={n + 1}" if n < len(pages) else None
+            world.pages[(outlet.host, path)] = _feed_page(outlet, chunk, nxt)
+    world.pages[(BROKEN_HOST, "/500.xml")] = Page(b"Internal Server Error", "text/plain", 500)
+    world.pages[(BROKEN_HOST, "/garbage.xml")] = Page(
+        b"<html><body><h1>\xff\xfe Welcome</h1><div><p>Not a feed <<<>>></div>", "text/html"
+    )
+
+
+def _feed_page(outlet: Outlet, entries: list[Article], next_url: str | None) -> Page:
+    enc = outlet.encoding
+    items = []
+    for a in entries:
+        date = (
+            a.published.strftime("%Y-%m-%d %H:%M:%S")
+            if outlet.naive_dates
+            else _rfc822(a.published)
+        )
+        link = f"{a.url}?utm_source=rss&amp;utm_medium=feed"
+        items.append(
+            f"<item><title>{html.escape(a.title)}</title><link>{link}</link>"
+            f'<guid isPermaLink="false">{a.slug}</guid><pubDate>{date}</pubDate>'
+            f"<description><![CDATA[<p>{a.paragraphs[0]}</p>]]></description></item>"
+        )
+    nxt = f'<atom:link rel="next" href="{html.escape(next_url)}"/>' if next_url else ""
+    xml = (
+        f'<?xml version="1.0" encoding="{enc}"?>\n'
+        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+        f"<title>{html.escape(outlet.name)}</title><link>http://{outlet.host}/</link>"
+        f"<description>{html.escape(outlet.name)} RSS</description>"
+        f"<language>{'zh-cn' if outlet.language == 'zh' else 'ko'}</language>{nxt}"
+        + "".join(items)
+        + "</channel></rss>"
+    )
+    return Page(xml.encode(enc), "application/rss+xml" + _charset_header(outlet))
+
+
+def _charset_header(outlet: Outlet) -> str:
+    return f"; charset={outlet.encoding}" if outlet.declare == "header" else ""
+
+
+def _article_page(a: Article) -> Page:
+    o = a.outlet
+    if a.page == "dead":
+        return Page(b"<html><body>404 Not Found</body></html>", "text/html", 404)
+    if a.page == "empty":
+        return Page(b"<html><head><title></title></head><body></body></html>", "text/html")
+    meta = f'<meta charset="{o.encoding}">' if o.declare == "meta" else ""
+    nav = pools.NAV[o.language]
+    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in a.paragraphs)
+    doc = f"""<!DOCTYPE html>
+<html lang="{o.language}"><head>{meta}
+<title>{html.escape(a.title)} - {html.escape(o.name)}</title>
+<link rel="canonical" href="{a.url}">
+<meta property="article:published_time" content="{a.published.isoformat()}">
+</head><body>
+<header><div class="logo">{html.escape(o.name)}</div><nav>{nav}</nav></header>
+<main><article><h1>{html.escape(a.title)}</h1>
+<div class="byline">{a.published:%Y-%m-%d %H:%M}</div>
+{body}
+</article></main>
+<aside class="related"><ul><li><a href="/">{pools.RELATED[o.language]}</a></li></ul></aside>
+<footer>{pools.FOOTER[o.language]}</footer>
+</body></html>"""
+    ctype = "text/html" + ("" if a.page == "undeclared" else _charset_header(o))
+    return Page(doc.encode(o.encoding), ctype)
