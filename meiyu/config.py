@@ -246,7 +246,8 @@ def _describe(exc: ValidationError) -> str:
     elif kind == "missing":
         msg = "required key is missing"
     else:
-        msg = "expected " + err["msg"].removeprefix("Value error, ")
+        text = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+        msg = "expected " + text.removeprefix("expected ")
         if "input" in err and not isinstance(err["input"], dict | list):
             msg += f" (got {err['input']!r})"
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""

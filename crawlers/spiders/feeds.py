@@ -21,7 +21,7 @@ from scrapy import Request, Spider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 from w3lib.html import remove_tags, replace_entities
-from w3lib.url import canonicalize_url
+from w3lib.url import canonicalize_url, url_query_cleaner
 
 from crawlers.dates import parse_date
 from crawlers.encoding import as_utf8_xml, decode
@@ -47,13 +47,35 @@ def _header_charset(response: Response) -> str | None:
     return None
 
 
+# Query parameters that only say how a reader arrived; they never change the article.
+TRACKING_PARAMS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "spm",
+    "from",
+    "fromrss",
+    "rss",
+    "ref",
+    "share_token",
+)
+
+
+def clean_url(url: str) -> str:
+    """Canonical form without tracking parameters or fragment: one article, one URL."""
+    cleaned = url_query_cleaner(url, TRACKING_PARAMS, remove=True, keep_fragments=False)
+    return canonicalize_url(cleaned, keep_fragments=False)
+
+
 def canonical_url(page_url: str, html: str) -> str:
     """rel=canonical when the page names one (absolute http/https), else the fetched URL."""
     href = Selector(text=html).css('link[rel="canonical"]::attr(href)').get()
     url = urljoin(page_url, href.strip()) if href else page_url
     if not url.startswith(("http://", "https://")):
         url = page_url
-    return canonicalize_url(url, keep_fragments=False)
+    return clean_url(url)
 
 
 class FeedSpider(Spider):
@@ -194,7 +216,7 @@ class FeedSpider(Spider):
             page_date, source["timezone"]
         )
         return ArticleItem(
-            url=canonicalize_url(url, keep_fragments=False),
+            url=clean_url(url),
             source=source["name"],
             language=source["language"],
             outlet=source.get("outlet"),
