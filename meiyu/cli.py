@@ -207,19 +207,10 @@ def schedule(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors are one line and exit 2 (click's own handling)
     except MeiyuError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

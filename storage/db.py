@@ -25,7 +25,13 @@ def normalise_url(url: str) -> URL:
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                f"cannot create the SQLite folder {folder}: {exc.strerror}"
+            ) from None
     return parsed
 
 
@@ -65,7 +71,7 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else str(exc)
+        reason = " ".join(str(exc.orig or exc).split())  # psycopg spreads it over lines
         raise DatabaseUnavailable(
             f"cannot reach database {safe_url(engine.url)}: {reason}"
         ) from None

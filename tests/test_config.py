@@ -108,6 +108,12 @@ def test_cli_missing_config_and_bad_month(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--month: expected YYYY-MM" in proc.stderr
 
 
+def test_cli_unknown_command_is_a_usage_error() -> None:
+    proc = run_meiyu("bogus")
+    assert proc.returncode == 2 and "No such command" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_config_check_accepts_the_shipped_file() -> None:
     proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "config", "check")
     assert proc.returncode == 0, proc.stderr

@@ -24,8 +24,8 @@ def _values(db_url: str) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT indicator, period_type, period, definition_version, value, n_items, n_stories"
-                " FROM indicator_values ORDER BY indicator, period"
+                "SELECT indicator, period_type, period, definition_version, value, n_items,"
+                " n_stories FROM indicator_values ORDER BY indicator, period"
             )
         ).all()
     engine.dispose()

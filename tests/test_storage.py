@@ -128,3 +128,8 @@ def test_unreachable_and_malformed_database_urls() -> None:
     assert "cannot reach database postgresql+psycopg://postgres@127.0.0.1:1/nope" in str(info.value)
     with pytest.raises(UserError, match="malformed"):
         make_engine("::not a url::")
+
+
+def test_sqlite_folder_that_cannot_be_created() -> None:
+    with pytest.raises(DatabaseUnavailable, match="cannot create the SQLite folder"):
+        make_engine("sqlite:////proc/no-such-dir/meiyu.db")
