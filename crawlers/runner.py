@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawlers import settings as project_settings
-from crawlers.spiders.feeds import FeedSpider
+from crawlers.query import Query
+from crawlers.spiders import OUTLET_KINDS, spider_class
 from meiyu.config import Config, SourceConfig
 
 
 @dataclass
 class CrawlSummary:
-    run_id: int | None
-    pages_fetched: int
-    items_seen: int
-    new: int
-    updated: int
-    unchanged: int
+    run_ids: list[int] = field(default_factory=list)
+    pages_fetched: int = 0
+    items_seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    known: int = 0  # hits whose article was already stored (not fetched again)
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def settings_for(cfg: Config, log_level: str = "WARNING") -> Settings:
@@ -40,6 +46,8 @@ def settings_for(cfg: Config, log_level: str = "WARNING") -> Settings:
             "ROBOTSTXT_OBEY": c.obey_robots_txt,
             "RETRY_TIMES": c.retry_times,
             "DOWNLOAD_TIMEOUT": c.timeout_seconds,
+            "HTTPCACHE_ENABLED": c.http_cache,
+            "HTTPCACHE_DIR": str(Path(c.jobs_dir or cfg.data_dir) / "httpcache"),
             "MEIYU_PROXY": c.proxy,
             "MEIYU_DATABASE_URL": cfg.database.url,
             "LOG_LEVEL": log_level,
@@ -51,23 +59,64 @@ def settings_for(cfg: Config, log_level: str = "WARNING") -> Settings:
     return s
 
 
-def run_crawl(cfg: Config, sources: list[SourceConfig], log_level: str = "WARNING") -> CrawlSummary:
-    """Crawl `sources` to completion (blocks; the Twisted reactor runs once per process)."""
-    process = CrawlerProcess(settings_for(cfg, log_level))
+def queries_for(
+    cfg: Config, source: SourceConfig, since: dt.date, until: dt.date, indicator: str | None
+) -> list[dict[str, str]]:
+    pairs = [(k, q) for k, q in cfg.queries_for(source) if indicator in (None, k)]
+    return [Query(k, q, source.language, since, until, source.timezone).as_dict() for k, q in pairs]
+
+
+def run_crawl(
+    cfg: Config,
+    sources: list[SourceConfig],
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    indicator: str | None = None,
+    known_urls: set[str] | None = None,
+    log_level: str = "WARNING",
+) -> CrawlSummary:
+    """Crawl `sources` together to completion (blocks; the reactor runs once per process)."""
+    until = until or dt.datetime.now(cfg.tz).date()
+    since = since or until - dt.timedelta(days=cfg.crawl.window_days - 1)
+    base = settings_for(cfg, log_level)
+    process = CrawlerProcess(base)
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
-    crawler = process.create_crawler(FeedSpider)
-    rss = [s.model_dump() for s in sources if s.kind == "rss"]
-    process.crawl(crawler, sources=rss)
+    crawlers: list[Crawler] = []
+    for source in sources:
+        kwargs: dict[str, Any] = {"source": source.model_dump(), "known_urls": known_urls}
+        if source.kind == "sitemap":
+            kwargs.update(since=since.isoformat(), until=until.isoformat())
+        elif source.kind not in OUTLET_KINDS:
+            kwargs["queries"] = queries_for(cfg, source, since, until, indicator)
+            if not kwargs["queries"]:
+                continue
+        cls = spider_class(source.kind)
+        if cfg.crawl.jobs_dir:
+            # A killed crawl of the same source and window resumes from its JOBDIR.
+            ident = {k: v for k, v in kwargs.items() if k != "known_urls"}
+            key = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:10]
+            jobdir = str(Path(cfg.crawl.jobs_dir) / f"{source.name}-{key}")
+            cls = type(cls.__name__, (cls,), {"custom_settings": {"JOBDIR": jobdir}})
+        crawler = process.create_crawler(cls)
+        process.crawl(crawler, **kwargs)
+        crawlers.append(crawler)
     process.start()
-    stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
-    spider = crawler.spider
-    return CrawlSummary(
-        run_id=stats.get("meiyu/crawl_run_id"),
-        pages_fetched=stats.get("response_received_count", 0),
-        items_seen=stats.get("meiyu/items_seen", 0),
-        new=stats.get("meiyu/documents_new", 0),
-        updated=stats.get("meiyu/documents_updated", 0),
-        unchanged=stats.get("meiyu/documents_unchanged", 0),
-        failures=list(getattr(spider, "failures", [])),
-        warnings=list(getattr(spider, "warnings", [])),
-    )
+    summary = CrawlSummary()
+    for crawler in crawlers:
+        stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
+        spider = crawler.spider
+        if stats.get("meiyu/crawl_run_id") is not None:
+            summary.run_ids.append(stats["meiyu/crawl_run_id"])
+        summary.pages_fetched += stats.get("response_received_count", 0)
+        summary.items_seen += stats.get("meiyu/items_seen", 0)
+        summary.new += stats.get("meiyu/documents_new", 0)
+        summary.updated += stats.get("meiyu/documents_updated", 0)
+        summary.unchanged += stats.get("meiyu/documents_unchanged", 0)
+        summary.known += stats.get("meiyu/known_skipped", 0)
+        summary.failures += list(getattr(spider, "failures", []))
+        summary.warnings += list(getattr(spider, "warnings", []))
+        if stats.get("meiyu/skipped"):
+            name = getattr(spider, "source", {}).get("name", crawler.spidercls.name)
+            summary.skipped.append(f"{name}: {stats['meiyu/skipped']}")
+    return summary

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
@@ -91,37 +92,104 @@ def config_check() -> None:
     out.print("[green]config ok[/green]")
 
 
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
 @app.command()
 def crawl(
     source: Annotated[
         list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
     ] = None,
+    indicator: Annotated[
+        str | None, typer.Option("--indicator", "-i", help="Search sources: only this query.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Search window start, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Search window end, YYYY-MM-DD.")] = None,
 ) -> None:
-    """Crawl the configured sources and store what they publish."""
+    """Crawl the configured sources; search sources over a window (backfill with --since)."""
     cfg = state.config()
     sources = [cfg.source(n) for n in source] if source else list(cfg.sources)
     if not sources:
         raise UserError("no sources configured: add [[sources]] to the config")
-    _run_crawl(cfg, sources)
+    if indicator is not None:
+        cfg.indicator(indicator)
+    start, end = _date(since, "--since"), _date(until, "--until")
+    if start and end and start > end:
+        raise UserError(f"--since {since} is after --until {until}")
+    _run_crawl(cfg, sources, since=start, until=end, indicator=indicator)
 
 
-def _run_crawl(cfg: Config, sources: list[SourceConfig]) -> None:
+def _run_crawl(
+    cfg: Config,
+    sources: list[SourceConfig],
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    indicator: str | None = None,
+) -> None:
     from crawlers.runner import run_crawl
+    from storage.queries import known_urls
 
-    engine, _ = _sessions(cfg)
+    engine, sessions = _sessions(cfg)
+    with sessions() as s:
+        known = set() if cfg.crawl.refetch_known else known_urls(s)
     engine.dispose()
-    summary = run_crawl(cfg, sources, log_level="INFO" if state.verbose else "WARNING")
-    out.print(
-        f"crawl run {summary.run_id}: {summary.pages_fetched} pages, {summary.items_seen} items, "
-        f"{summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged documents"
+    summary = run_crawl(
+        cfg,
+        sources,
+        since=since,
+        until=until,
+        indicator=indicator,
+        known_urls=known,
+        log_level="INFO" if state.verbose else "WARNING",
     )
+    runs = ", ".join(str(r) for r in summary.run_ids)
+    out.print(
+        f"crawl run {runs}: {summary.pages_fetched} pages, {summary.items_seen} items, "
+        f"{summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged, "
+        f"{summary.known} already stored documents"
+    )
+    for line in summary.skipped:
+        out.print(f"skipped {line}")
     if summary.warnings:
-        out.print(f"{len(summary.warnings)} article page(s) unusable, feed summary kept (see log)")
+        out.print(f"{len(summary.warnings)} article page(s) unusable, summary kept (see log)")
     if summary.failures:
         raise CrawlFailed(
-            f"{len(summary.failures)} feed(s) failed, the rest is stored: "
+            f"{len(summary.failures)} request(s) failed, the rest is stored: "
             + "; ".join(summary.failures[:3])
         )
+
+
+@app.command()
+def sources() -> None:
+    """List the configured sources, their last crawl run and the documents they stored."""
+    from storage.queries import source_status
+
+    cfg = state.config()
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        status = {row.name: row for row in source_status(s)}
+    table = Table(title="sources")
+    for col in ("name", "kind", "lang", "documents", "last run", "status", "items"):
+        table.add_column(col)
+    for src in cfg.sources:
+        row = status.get(src.name)
+        table.add_row(
+            src.name,
+            src.kind,
+            src.language,
+            str(row.documents if row else 0),
+            row.last_run.strftime("%Y-%m-%d %H:%M") if row and row.last_run else "never",
+            row.last_status if row and row.last_status else "—",
+            str(row.last_items if row else 0),
+        )
+    out.print(table)
 
 
 @app.command()
@@ -134,8 +202,14 @@ def compute() -> None:
 def _compute(cfg: Config) -> None:
     from pipelines.aggregate import aggregate_all
     from pipelines.match import match_all
+    from pipelines.reprints import cluster_all
 
     _, sessions = _sessions(cfg)
+    clusters = cluster_all(sessions)
+    out.print(
+        "stories: "
+        + ", ".join(f"{c.language} {c.documents} documents in {c.clusters}" for c in clusters)
+    )
     matches = {m.indicator: m for m in match_all(cfg, sessions)}
     table = Table(title="indicators")
     for col in ("indicator", "scanned", "matched", "months", "undated"):

@@ -74,26 +74,59 @@ class CrawlConfig(_Strict):
     timeout_seconds: int = Field(default=30, ge=1)
     # Route every request through this HTTP proxy (the demo uses it to serve its fixture world).
     proxy: str | None = None
+    # Search sources look back this many days when no --since is given.
+    window_days: int = Field(default=30, ge=1)
+    # Folder for Scrapy's JOBDIR (resumable crawls) and the development HTTP cache.
+    jobs_dir: str | None = None
+    http_cache: bool = False
+    # Fetch articles again that are already stored (to catch edits); off: re-crawls are cheap.
+    refetch_known: bool = False
+
+
+SourceKind = Literal[
+    "rss",
+    "sitemap",
+    "naver_api",
+    "naver_news",
+    "daum_news",
+    "gdelt",
+    "google_news",
+    "baidu_news",
+    "sogou_weixin",
+]
 
 
 class SourceConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    kind: Literal["rss"]
+    kind: SourceKind
     language: Literal["zh", "ko"]
     outlet: str
-    feeds: list[str] = Field(min_length=1)
+    # rss/sitemap: the outlet's feed or sitemap URLs. Search kinds run the indicators' queries.
+    feeds: list[str] = []
+    # Search kinds: the engine's address (default: the real one); tests point it elsewhere.
+    base_url: str | None = None
+    # Search kinds: which indicators' queries to run (default: all in the source's language).
+    indicators: list[str] | None = None
     # Time zone assumed for dates that carry none (feeds often omit it).
     timezone: TimeZoneName = "Asia/Shanghai"
     follow_articles: bool = True
     max_feed_pages: int = Field(default=50, ge=1)
+    max_pages: int = Field(default=10, ge=1)  # search result pages per query and window slice
+    slice_days: int = Field(default=31, ge=1)  # window slice for engines that cap results
 
-    @field_validator("feeds")
+    @field_validator("feeds", "base_url")
     @classmethod
-    def _http_urls(cls, feeds: list[str]) -> list[str]:
-        for url in feeds:
+    def _http_urls(cls, value: list[str] | str | None) -> list[str] | str | None:
+        for url in [value] if isinstance(value, str) else value or []:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"http(s) URLs, got {url!r}")
-        return feeds
+        return value
+
+    @model_validator(mode="after")
+    def _feeds_for_outlet_kinds(self) -> SourceConfig:
+        if self.kind in ("rss", "sitemap") and not self.feeds:
+            raise ValueError(f"feeds: a {self.kind} source needs at least one URL")
+        return self
 
 
 class IndicatorConfig(_Strict):
@@ -106,7 +139,17 @@ class IndicatorConfig(_Strict):
     # Every group must match; within a group any one term is enough.
     all_of: list[list[str]] = Field(min_length=1)
     sources: list[str] | None = None  # None: every source in the indicator's language
+    # What search sources are asked; default: the first term of each group, space-joined,
+    # or, for a single group, each of its terms (the name forms of a place).
+    queries: list[str] | None = None
     baseline: str = "2020"
+
+    def search_queries(self) -> list[str]:
+        if self.queries:
+            return list(self.queries)
+        if len(self.all_of) == 1:
+            return list(self.all_of[0])
+        return [" ".join(group[0] for group in self.all_of)]
 
     @field_validator("all_of")
     @classmethod
@@ -157,7 +200,18 @@ class Config(_Strict):
             for src in ind.sources or []:
                 if src not in names:
                     raise ValueError(f"indicators.{key}.sources: unknown source {src!r}")
+        for src_cfg in self.sources:
+            for key in src_cfg.indicators or []:
+                if key not in self.indicators:
+                    raise ValueError(f"sources.{src_cfg.name}.indicators: unknown {key!r}")
         return self
+
+    def queries_for(self, source: SourceConfig) -> list[tuple[str, str]]:
+        """(indicator, query text) pairs a search source runs."""
+        keys = source.indicators or [
+            k for k, ind in self.indicators.items() if ind.language == source.language
+        ]
+        return [(k, q) for k in keys for q in self.indicators[k].search_queries()]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -41,7 +41,7 @@ def monthly_values(
             continue
         month = month_key(row.published_at, cfg.tz)
         items[month] += 1
-        stories[month].add(row.content_hash)
+        stories[month].add(row.story)
         per_source[month][row.source] += 1
     version = ind.version()
     values = [

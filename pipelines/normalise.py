@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import Spider
 from scrapy.exceptions import DropItem
 
-from crawlers.items import ArticleItem
+from crawlers.items import ArticleItem, KnownMention, VolumeProbeItem
 from nlp.fingerprint import content_hash
 from nlp.normalise import tidy
 from storage.writes import DocumentRecord
@@ -36,6 +37,9 @@ def to_record(item: ArticleItem) -> DocumentRecord:
         content_hash=content_hash(text or title, title if text else ""),
         feed_url=item.feed_url,
         text_origin=item.text_origin,
+        indicator=item.indicator,
+        query=item.query,
+        snippet=tidy(item.snippet),
     )
 
 
@@ -46,7 +50,9 @@ def normalise_paragraphs(text: str) -> str:
 
 
 class NormalisePipeline:
-    def process_item(self, item: ArticleItem, spider: Spider | None = None) -> DocumentRecord:
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if isinstance(item, VolumeProbeItem | KnownMention):
+            return item  # stored as it is
         if not isinstance(item, ArticleItem):
             raise DropItem(f"unexpected item type {type(item).__name__}: {ItemAdapter(item)!r}")
         return to_record(item)

@@ -1,4 +1,5 @@
-"""Item pipeline: upsert each document in its own transaction and keep the crawl-run row.
+"""Item pipeline: upsert each document (and who found it) in its own transaction; keep the
+crawl-run row with the run's stats.
 
 One transaction per item means a crash or kill loses at most the item in flight, and a
 re-crawl upserts by canonical URL instead of duplicating.
@@ -6,18 +7,37 @@ re-crawl upserts by canonical URL instead of duplicating.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
+from crawlers.items import KnownMention, VolumeProbeItem
 from storage.db import make_engine, session_factory, transaction
+from storage.queries import document_id
 from storage.writes import (
     DocumentRecord,
     ensure_source,
     finish_crawl_run,
+    record_mention,
+    record_volume_probe,
     start_crawl_run,
     upsert_document,
+)
+
+# Scrapy stats worth keeping on the run record (prefixes).
+_KEPT_STATS = (
+    "downloader/request_count",
+    "downloader/response_status_count/",
+    "downloader/exception_type_count/",
+    "retry/",
+    "meiyu/",
+    "item_scraped_count",
+    "response_received_count",
+    "log_count/ERROR",
+    "log_count/WARNING",
 )
 
 
@@ -28,6 +48,7 @@ class StorePipeline:
         self.crawler = crawler
         self.source_ids: dict[str, int] = {}
         self.run_id: int | None = None
+        self.started = time.monotonic()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -44,9 +65,32 @@ class StorePipeline:
             self.run_id = start_crawl_run(s, [src["name"] for src in sources])
         self.crawler.stats.set_value("meiyu/crawl_run_id", self.run_id)
 
-    def process_item(self, record: DocumentRecord, spider: Spider | None = None) -> DocumentRecord:
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if isinstance(item, VolumeProbeItem):
+            with transaction(self.sessions) as s:
+                record_volume_probe(
+                    s,
+                    source=item.source,
+                    indicator=item.indicator,
+                    query=item.query,
+                    window_start=dt.datetime.fromisoformat(item.window_start),
+                    window_end=dt.datetime.fromisoformat(item.window_end),
+                    reported_total=item.reported_total,
+                )
+            self.crawler.stats.inc_value("meiyu/volume_probes")
+            return item
+        if isinstance(item, KnownMention):
+            with transaction(self.sessions) as s:
+                doc_id = document_id(s, item.url)
+                if doc_id is not None:
+                    record_mention(s, doc_id, item.source, item.indicator, item.query, item.snippet)
+            return item
+        record: DocumentRecord = item
         with transaction(self.sessions) as s:
-            outcome = upsert_document(s, record, self.source_ids[record.source], self.run_id)
+            outcome, doc_id = upsert_document(
+                s, record, self.source_ids[record.source], self.run_id
+            )
+            record_mention(s, doc_id, record.source, record.indicator, record.query, record.snippet)
         self.crawler.stats.inc_value(f"meiyu/documents_{outcome}")
         return record
 
@@ -61,6 +105,12 @@ class StorePipeline:
                 "new": stats.get_value("meiyu/documents_new", 0),
                 "updated": stats.get_value("meiyu/documents_updated", 0),
             }
+            kept = {
+                k: v
+                for k, v in stats.get_stats().items()
+                if k.startswith(_KEPT_STATS) and isinstance(v, int | float | str)
+            }
+            kept["duration_seconds"] = round(time.monotonic() - self.started, 3)
             status = "ok" if not failures else "partial"
             with transaction(self.sessions) as s:
                 finish_crawl_run(
@@ -69,5 +119,6 @@ class StorePipeline:
                     status=status,
                     counts=counts,
                     errors=failures + getattr(spider, "warnings", []),
+                    stats=kept,
                 )
         self.engine.dispose()

@@ -167,10 +167,10 @@ def _item_views(items: list[ItemRow], cfg: Config) -> list[ItemView]:
                 if it.published_at
                 else "日期不详",
                 terms="、".join(it.terms),
-                reprint_of_shown=it.content_hash in seen,
+                reprint_of_shown=it.story in seen,
             )
         )
-        seen.add(it.content_hash)
+        seen.add(it.story)
     return views
 
 

@@ -74,6 +74,8 @@ class CrawlRun(Base):
     documents_new: Mapped[int] = mapped_column(default=0)
     documents_updated: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[str]] = mapped_column(default=list)
+    # requests, responses by status, 429s, timeouts, anti-bot pages, parse errors, duration …
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class Document(Base):
@@ -93,6 +95,23 @@ class Document(Base):
     # "article" when the page text was extracted, "feed" when only the feed summary was usable.
     text_origin: Mapped[str] = mapped_column(String(16), default="article")
     crawl_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    # Reprint cluster: the smallest document id of the story's near-duplicates (itself if alone).
+    cluster_id: Mapped[int | None] = mapped_column(index=True)
+
+
+class Mention(Base):
+    """Which source found a document, for which indicator query (a search hit, a feed entry)."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("document_id", "source", "query"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(100))
+    indicator: Mapped[str] = mapped_column(String(40), default="")  # "" for feed entries
+    query: Mapped[str] = mapped_column(String(500), default="")
+    snippet: Mapped[str] = mapped_column(Text, default="")
+    found_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class IndicatorMatch(Base):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Document, IndicatorMatch, IndicatorValue, Source
+from storage.models import CrawlRun, Document, IndicatorMatch, IndicatorValue, Source
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class TextRow:
 class MatchedRow:
     document_id: int
     published_at: dt.datetime | None
-    content_hash: str
+    story: str  # reprint cluster id, or the content hash before clustering ran
     source: str
 
 
@@ -36,7 +37,7 @@ class ItemRow:
     source: str
     published_at: dt.datetime | None
     terms: list[str]
-    content_hash: str
+    story: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,19 @@ class ValueRow:
     n_stories: int
     definition_version: str
     details: dict[str, object]
+
+
+def _story_key() -> Any:
+    """A document's story: its reprint cluster, or its exact content hash before clustering."""
+    return func.coalesce(cast(Document.cluster_id, String), Document.content_hash)
+
+
+def document_id(session: Session, url: str) -> int | None:
+    return session.scalar(select(Document.id).where(Document.url == url))
+
+
+def known_urls(session: Session) -> set[str]:
+    return set(session.scalars(select(Document.url)))
 
 
 def count_documents(session: Session) -> int:
@@ -70,7 +84,12 @@ def iter_texts(
 
 def matched_documents(session: Session, indicator: str) -> list[MatchedRow]:
     stmt = (
-        select(Document.id, Document.published_at, Document.content_hash, Source.name)
+        select(
+            Document.id,
+            Document.published_at,
+            _story_key(),
+            Source.name,
+        )
         .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
         .join(Source, Source.id == Document.source_id)
         .where(IndicatorMatch.indicator == indicator)
@@ -91,7 +110,7 @@ def matched_items(
             Source.name,
             Document.published_at,
             IndicatorMatch.terms,
-            Document.content_hash,
+            _story_key(),
         )
         .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
         .join(Source, Source.id == Document.source_id)
@@ -119,3 +138,40 @@ def value_series(
         )
         for v in session.scalars(stmt)
     }
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    documents: int
+    last_run: dt.datetime | None
+    last_status: str | None
+    last_items: int
+
+
+def source_status(session: Session) -> list[SourceStatus]:
+    docs = dict(
+        session.execute(
+            select(Source.name, func.count(Document.id))
+            .join(Document, Document.source_id == Source.id, isouter=True)
+            .group_by(Source.name)
+        ).all()
+    )
+    out = []
+    for name in docs:
+        run = session.scalars(
+            select(CrawlRun)
+            .where(CrawlRun.sources.cast(String).contains(f'"{name}"'))
+            .order_by(CrawlRun.id.desc())
+            .limit(1)
+        ).first()
+        out.append(
+            SourceStatus(
+                name,
+                docs[name],
+                run.started_at if run else None,
+                run.status if run else None,
+                run.items_seen if run else 0,
+            )
+        )
+    return out

@@ -16,6 +16,7 @@ from storage.models import (
     Document,
     IndicatorMatch,
     IndicatorValue,
+    Mention,
     Source,
     VolumeProbe,
     utcnow,
@@ -37,6 +38,9 @@ class DocumentRecord:
     content_hash: str
     feed_url: str | None = None
     text_origin: str = "article"
+    indicator: str = ""  # provenance: the indicator query that found it ("" for feeds)
+    query: str = ""
+    snippet: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,13 @@ UpsertOutcome = Literal["new", "updated", "unchanged"]
 
 def upsert_document(
     session: Session, doc: DocumentRecord, source_id: int, crawl_run_id: int | None
-) -> UpsertOutcome:
+) -> tuple[UpsertOutcome, int]:
     """Insert by canonical URL, or update when the content changed; never a second row."""
     existing = session.execute(
-        select(Document.id, Document.content_hash, Document.title).where(Document.url == doc.url)
+        select(Document.id, Document.content_hash).where(Document.url == doc.url)
     ).first()
     if existing is not None and existing.content_hash == doc.content_hash:
-        return "unchanged"
+        return "unchanged", existing.id
     values = {
         "url": doc.url,
         "source_id": source_id,
@@ -104,8 +108,24 @@ def upsert_document(
     }
     stmt = _insert(session, Document).values(**values)
     update = {k: stmt.excluded[k] for k in values if k != "url"}
-    session.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=update))
-    return "new" if existing is None else "updated"
+    stmt = stmt.on_conflict_do_update(index_elements=["url"], set_=update)
+    doc_id = session.execute(stmt.returning(Document.id)).scalar_one()
+    return ("new" if existing is None else "updated"), doc_id
+
+
+def record_mention(
+    session: Session, document_id: int, source: str, indicator: str, query: str, snippet: str
+) -> None:
+    """Which source (and query) found the document; the first sighting is kept."""
+    stmt = _insert(session, Mention).values(
+        document_id=document_id,
+        source=source,
+        indicator=indicator,
+        query=query,
+        snippet=snippet[:2000],
+        found_at=utcnow(),
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["document_id", "source", "query"]))
 
 
 def start_crawl_run(session: Session, sources: Sequence[str]) -> int:
@@ -116,7 +136,13 @@ def start_crawl_run(session: Session, sources: Sequence[str]) -> int:
 
 
 def finish_crawl_run(
-    session: Session, run_id: int, *, status: str, counts: dict[str, int], errors: list[str]
+    session: Session,
+    run_id: int,
+    *,
+    status: str,
+    counts: dict[str, int],
+    errors: list[str],
+    stats: dict[str, Any] | None = None,
 ) -> None:
     run = session.get_one(CrawlRun, run_id)
     run.finished_at = utcnow()
@@ -126,6 +152,7 @@ def finish_crawl_run(
     run.documents_new = counts.get("new", 0)
     run.documents_updated = counts.get("updated", 0)
     run.errors = errors[:200]
+    run.stats = stats or {}
 
 
 def replace_matches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,25 +88,52 @@ def run_meiyu(
 
 
 def write_config(
-    path: Path, *, db_url: str, proxy: str | None, feeds: dict[str, list[str]], extra: str = ""
+    path: Path,
+    *,
+    db_url: str,
+    proxy: str | None,
+    feeds: dict[str, list[str]] | None = None,
+    search: list[dict[str, object]] | None = None,
+    crawl: dict[str, object] | None = None,
+    extra: str = "",
 ) -> Path:
-    """A config like the shipped one, with the fixture world's outlets as sources."""
+    """A config like the shipped one (same indicators), with the given sources.
+
+    feeds: outlet name → feed URLs (rss sources for the fixture world's outlets);
+    search: source tables for search kinds, e.g. {"name": "naver-api", "kind": "naver_api",
+            "language": "ko", "outlet": "Naver", "base_url": "http://openapi.naver.com"};
+    crawl: extra [crawl] keys (timeout_seconds, retry_times, jobs_dir, …).
+    """
     from meiyu.fixturesite.corpus import OUTLETS
+
+    def toml_value(v: object) -> str:
+        return json.dumps(v, ensure_ascii=False)
 
     shipped = (REPO / "meiyu.toml").read_text(encoding="utf-8")
     indicators = shipped[shipped.index("[indicators.a29]") :]
-    lines = [
-        f'[database]\nurl = "{db_url}"\n',
-        "[crawl]\ndownload_delay = 0.0\nconcurrent_requests = 16\n"
-        + (f'proxy = "{proxy}"\n' if proxy else ""),
-    ]
+    crawl_keys = {"download_delay": 0.0, "concurrent_requests": 16, **(crawl or {})}
+    if proxy:
+        crawl_keys["proxy"] = proxy
+    lines = [f"[database]\nurl = {toml_value(db_url)}\n", "[crawl]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in crawl_keys.items()]
     outlets = {o.source: o for o in OUTLETS}
-    for name, urls in feeds.items():
+    tables: list[dict[str, object]] = []
+    for name, urls in (feeds or {}).items():
         o = outlets.get(name)
         lang, tz, outlet = (o.language, o.timezone, o.name) if o else ("zh", "Asia/Shanghai", name)
-        lines.append(
-            f'[[sources]]\nname = "{name}"\nkind = "rss"\nlanguage = "{lang}"\n'
-            f'outlet = "{outlet}"\ntimezone = "{tz}"\nfeeds = {urls!r}\n'.replace("'", '"')
+        tables.append(
+            {
+                "name": name,
+                "kind": "rss",
+                "language": lang,
+                "outlet": outlet,
+                "timezone": tz,
+                "feeds": urls,
+            }
         )
-    path.write_text("\n".join(lines) + "\n" + extra + "\n" + indicators, encoding="utf-8")
+    tables += search or []
+    for table in tables:
+        lines.append("\n[[sources]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n\n" + extra + "\n" + indicators, encoding="utf-8")
     return path

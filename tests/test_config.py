@@ -118,3 +118,29 @@ def test_config_check_accepts_the_shipped_file() -> None:
     proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "config", "check")
     assert proc.returncode == 0, proc.stderr
     assert "config ok" in proc.stdout and "a67" in proc.stdout
+
+
+def test_crawl_window_arguments_are_checked() -> None:
+    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "crawl", "--since", "2023-13-01")
+    assert proc.returncode == 2 and "--since: expected YYYY-MM-DD" in proc.stderr
+    proc = run_meiyu(
+        "--config",
+        str(REPO / "meiyu.toml"),
+        "crawl",
+        "--since",
+        "2023-02-01",
+        "--until",
+        "2023-01-01",
+    )
+    assert proc.returncode == 2 and "is after --until" in proc.stderr
+    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "crawl", "--indicator", "a99")
+    assert proc.returncode == 2 and "unknown indicator 'a99'" in proc.stderr
+    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "crawl", "--source", "nope")
+    assert proc.returncode == 2 and "unknown source 'nope'" in proc.stderr
+
+
+def test_search_queries_default_from_the_terms() -> None:
+    cfg = load_config(REPO / "meiyu.toml", env={})
+    assert cfg.indicators["a29"].search_queries() == ["威海 海鲜"]
+    assert cfg.indicators["a68"].search_queries() == ["刘公岛 海洋文化"]
+    assert cfg.indicators["a67"].search_queries() == ["웨이하이", "위해시", "威海", "Weihai"]

@@ -46,9 +46,12 @@ def test_crawl_stores_every_item_once_and_recrawl_adds_nothing(
                 )
             )
         }
-        run = conn.execute(select(CrawlRun)).one()
+        runs = conn.execute(select(CrawlRun)).all()
     engine.dispose()
-    assert run.status == "ok" and run.documents_new == len(world.articles)
+    assert len(runs) == 4  # one run per source
+    assert all(r.status == "ok" for r in runs)
+    assert sum(r.documents_new for r in runs) == len(world.articles)
+    assert all(r.stats["duration_seconds"] > 0 and r.stats["meiyu/feed_pages"] > 0 for r in runs)
     for art in world.articles:
         row = rows[art.url]  # the canonical URL, tracking parameters gone
         assert row.title == art.title  # GBK and EUC-KR decoded, not mojibake
@@ -66,6 +69,13 @@ def test_crawl_stores_every_item_once_and_recrawl_adds_nothing(
     assert second.returncode == 0, second.stderr
     assert "0 new, 0 updated" in second.stdout
     assert _count(db_url) == len(world.articles)
+
+    listing = run_meiyu("--config", str(cfg), "sources")
+    assert listing.returncode == 0, listing.stderr
+    per_source = {o: sum(a.outlet.source == o for a in world.articles) for o in world.feeds()}
+    for name, n in per_source.items():
+        line = next(ln for ln in listing.stdout.splitlines() if f" {name} " in ln)
+        assert f" {n} " in line and " ok " in line
 
 
 @pytest.mark.parametrize("broken", ["500.xml", "garbage.xml"])

@@ -81,12 +81,13 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore
 def test_reinserting_a_document_is_an_upsert(sessions) -> None:  # type: ignore[no-untyped-def]
     with transaction(sessions) as s:
         sid = ensure_source(s, "s1", "rss", "zh", "示例")
-        assert upsert_document(s, _doc(), sid, None) == "new"
+        assert upsert_document(s, _doc(), sid, None)[0] == "new"
     with transaction(sessions) as s:
         assert ensure_source(s, "s1", "rss", "zh", "示例") == sid
-        assert upsert_document(s, _doc(), sid, None) == "unchanged"
+        assert upsert_document(s, _doc(), sid, None)[0] == "unchanged"
         assert (
-            upsert_document(s, _doc(text="更新后的正文", content_hash="h2"), sid, None) == "updated"
+            upsert_document(s, _doc(text="更新后的正文", content_hash="h2"), sid, None)[0]
+            == "updated"
         )
     with sessions() as s:
         assert s.scalar(select(func.count(Document.id))) == 1

@@ -13,12 +13,16 @@ import datetime as dt
 import html
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from meiyu.fixturesite import pools
 
-MONTHS = [(y, m) for y in (2022, 2023) for m in range(1, 13)]
+MONTHS = [(y, m) for y in (2020, 2021, 2022, 2023) for m in range(1, 13)]
+# a29's topics rise year on year against the 2020 baseline; a68's and a67's stay flat, so the
+# baseline test has one indicator that clearly rose and one that did not.
+YEAR_GROWTH = {2020: 1.0, 2021: 1.15, 2022: 1.35, 2023: 1.8}
 FEED_PAGE_SIZE = 40
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
 TERMS = {
@@ -95,12 +99,18 @@ class Article:
     def url(self) -> str:
         return f"http://{self.outlet.host}{self.path}"
 
+    @property
+    def full_text(self) -> str:
+        return self.title + "\n" + "\n".join(self.paragraphs)
+
 
 @dataclass
 class Page:
     body: bytes
     content_type: str
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds the server waits before answering (timeouts)
 
 
 @dataclass
@@ -131,6 +141,29 @@ class World:
     def feeds(self) -> dict[str, list[str]]:
         return {o.source: [f"http://{o.host}/rss.xml"] for o in OUTLETS}
 
+    def search(
+        self,
+        query: str,
+        language: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[Article]:
+        """What a search engine over this world returns: every whitespace-separated term
+        present in title or text, published in [start, end), newest first."""
+        terms = query.split()
+        hits = [
+            a
+            for a in self.articles
+            if (language is None or a.outlet.language == language)
+            and (start is None or a.published >= start)
+            and (end is None or a.published < end)
+            and all(t in a.full_text for t in terms)
+        ]
+        return sorted(hits, key=lambda a: (a.published, a.slug), reverse=True)
+
+    def by_url(self) -> dict[str, Article]:
+        return {a.url: a for a in self.articles}
+
 
 def literal_indicators(text: str, language: str) -> frozenset[str]:
     """The generator's own check that its pools planted what they claim."""
@@ -141,7 +174,8 @@ def literal_indicators(text: str, language: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def build_world(seed: int = 2023) -> World:
+def build_world(seed: int = 2023, scale: float = 1.0) -> World:
+    """The demo world; `scale` multiplies every topic's monthly rate (benchmarks use ~4)."""
     rng = random.Random(seed)
     articles: list[Article] = []
     serial = 0
@@ -167,18 +201,19 @@ def build_world(seed: int = 2023) -> World:
         return art
 
     for year, month in MONTHS:
-        growth = 1 + (year == 2023) * (month / 12)  # a visible rise in 2023
+        growth = YEAR_GROWTH[year]
         for outlet in OUTLETS:
             tz = ZoneInfo(outlet.timezone)
             for topic, mean in pools.MIX[outlet.source]:
-                for _ in range(_poisson(rng, mean * (growth if topic in pools.RISING else 1))):
+                rate = mean * scale * (growth if topic in pools.RISING else 1)
+                for _ in range(_poisson(rng, rate)):
                     day = rng.randint(1, 27)
                     when = dt.datetime(
                         year, month, day, rng.randint(6, 22), rng.randint(0, 59), tzinfo=tz
                     )
                     original = write(outlet, topic, when)
                     if topic in pools.REPRINTED and rng.random() < 0.35:
-                        _reprint(original, when, write_copy=articles.append)
+                        _reprint(original, when, articles.append, edited=rng.random() < 0.5)
         # Month-boundary cases, timed in the outlets' own zones: 00:20 Seoul on the 1st is
         # 23:20 Shanghai the day before, so it belongs to the previous month.
         first = dt.datetime(year, month, 1, 0, 20, tzinfo=ZoneInfo("Asia/Seoul"))
@@ -219,23 +254,29 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def _reprint(original: Article, when: dt.datetime, write_copy: object) -> None:
-    """The same story, body unchanged, on the other outlet of its language, a few hours later."""
+def _reprint(
+    original: Article, when: dt.datetime, write_copy: Callable[[Article], None], edited: bool
+) -> None:
+    """The same story on the other outlet of its language, a few hours later: verbatim, or
+    (edited) with a source line added as 转载 do, so only near-duplicate detection groups it."""
     twin = next(
         o for o in OUTLETS if o.language == original.outlet.language and o != original.outlet
     )
     later = (when + dt.timedelta(hours=3)).astimezone(ZoneInfo(twin.timezone))
     suffix = "（转载）" if twin.language == "zh" else " (전재)"
+    paragraphs = list(original.paragraphs)
+    if edited:
+        paragraphs.append(pools.SOURCE_LINE[twin.language].format(original.outlet.name))
     copy = Article(
         twin,
         original.slug + "r",
         original.title + suffix,
-        list(original.paragraphs),
+        paragraphs,
         later,
         original.planted,
         original.story,
     )
-    write_copy(copy)  # type: ignore[operator]
+    write_copy(copy)
 
 
 # ------------------------------------------------------------------ rendering

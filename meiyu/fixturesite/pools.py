@@ -56,7 +56,7 @@ MIX: dict[str, list[tuple[str, float]]] = {
     ],
     "seohae": [("a67_hanja", 0.5), ("a67_tourism", 0.8), ("wihae_noise", 1.0), ("ko_general", 0.8)],
 }
-RISING = {"a29_festival", "a29_market", "a68_culture", "a67_tourism"}
+RISING = {"a29_festival", "a29_market"}
 REPRINTED = {"a29_festival", "a29_market", "a68_culture", "a67_tourism", "a67_city"}
 
 TITLES: dict[str, list[str]] = {
@@ -155,6 +155,18 @@ FILLER = {
         "当地交通部门提醒，出行高峰期间请合理安排时间。",
         "据统计，相关项目今年累计投资超过{n}亿元。",
         "专家建议，消费者选购时注意查看产品标识。",
+        "主办方介绍，今年的参与单位比去年增加了{p}家。",
+        "不少外地游客专程赶来，酒店入住率明显上升。",
+        "有关部门加强了现场秩序维护和安全保障工作。",
+        "下一步，当地将继续完善基础设施建设。",
+        "多位受访者表示，希望此类活动能够常态化举办。",
+        "据了解，相关线路已开通线上预约服务。",
+        "与会代表围绕产业升级、品牌建设等议题进行了交流。",
+        "气象部门预计，未来一周以晴好天气为主。",
+        "该项目总投资约{n}亿元，计划明年底前建成。",
+        "工作人员提醒，节假日期间客流较大，请错峰出行。",
+        "此次活动共吸引{n}家企业参展，现场签约项目{p}个。",
+        "市民王女士说，这几年身边的变化越来越大。",
     ],
     "ko": [
         "관계자는 앞으로도 서비스 개선에 힘쓰겠다고 말했다.",
@@ -163,9 +175,21 @@ FILLER = {
         "현장에는 가족 단위 방문객이 많았다.",
         "당국은 혼잡 시간대를 피해 이동해 달라고 당부했다.",
         "올해 관련 사업에 투입된 예산은 {n}억 원을 넘는다.",
+        "주최 측은 올해 참가 기관이 지난해보다 {p}곳 늘었다고 설명했다.",
+        "지역 숙박업소 예약률도 눈에 띄게 올랐다.",
+        "당국은 현장 질서 유지와 안전 관리에 만전을 기하고 있다.",
+        "앞으로 기반 시설 확충을 계속 추진할 계획이다.",
+        "방문객들은 이런 행사가 정례화되기를 바란다고 입을 모았다.",
+        "관련 노선은 온라인 예약도 가능하다.",
+        "참석자들은 산업 고도화와 브랜드 구축 방안을 논의했다.",
+        "기상청은 다음 주까지 맑은 날씨가 이어질 것으로 내다봤다.",
+        "총사업비는 약 {n}억 원으로 내년 말 완공 예정이다.",
+        "이번 행사에는 기업 {n}곳이 참가해 {p}건의 계약을 맺었다.",
+        "한 시민은 최근 몇 년 사이 주변이 많이 달라졌다고 말했다.",
     ],
 }
 BYLINE = {"zh": "（记者 {name}）", "ko": "{name} 기자"}
+SOURCE_LINE = {"zh": "本文转载自{}，原标题有改动。", "ko": "이 기사는 {}에서 전재했습니다."}
 STORY_NO = {"zh": " 稿号{}", "ko": " 기사번호 {}"}  # keeps distinct stories distinct
 NAMES = {
     "zh": ["张明", "李华", "王静", "刘洋", "陈晨", "赵磊"],
@@ -191,7 +215,12 @@ def compose(
         return template.format(md=md, n=rng.randint(2, 60), p=rng.randint(3, 45))
 
     lead = fill(rng.choice(LEADS[topic]))
-    extras = [fill(s) for s in rng.sample(FILLER[lang], k=3)]
+    extras = [fill(s) for s in rng.sample(FILLER[lang], k=4)]
     byline = BYLINE[lang].format(name=rng.choice(NAMES[lang]))
-    paragraphs = [lead, extras[0] + extras[1], extras[2], byline + STORY_NO[lang].format(serial)]
+    paragraphs = [
+        lead,
+        extras[0] + extras[1],
+        extras[2] + extras[3],
+        byline + STORY_NO[lang].format(serial),
+    ]
     return rng.choice(TITLES[topic]), paragraphs

@@ -8,18 +8,22 @@ the same on every run whatever port was free, which is what makes re-crawls idem
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from meiyu.fixturesite.corpus import World, build_world
+from meiyu.fixturesite.corpus import Page, World, build_world
+from meiyu.fixturesite.sources import FixtureRequest, responders
 
 
 class FixtureSite:
     def __init__(self, world: World | None = None) -> None:
         self.world = world or build_world()
         self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.responders = responders()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -39,23 +43,44 @@ class FixtureSite:
                 parts = urlsplit(self.path)
                 host = parts.hostname or (self.headers.get("Host") or "").split(":")[0]
                 path = parts.path + (f"?{parts.query}" if parts.query else "")
-                site.hits[f"http://{host}{path}"] += 1
-                page = site.world.pages.get((host, path)) or site.world.pages.get(
-                    (host, parts.path)
-                )
+                url = f"http://{host}{path}"
+                with site.lock:
+                    site.hits[url] += 1
+                    hit = site.hits[url]
+                page: Page | None = None
                 if parts.path == "/robots.txt":
-                    self._send(200, "text/plain", b"User-agent: *\nAllow: /\n")
-                elif page is None:
-                    self._send(404, "text/html", b"<html><body>404 Not Found</body></html>")
+                    page = Page(b"User-agent: *\nAllow: /\n", "text/plain")
+                elif host in site.responders:
+                    request = FixtureRequest(
+                        url=url,
+                        host=host,
+                        path=parts.path,
+                        params=parse_qs(parts.query, keep_blank_values=True),
+                        headers={k.lower(): v for k, v in self.headers.items()},
+                        hit=hit,
+                    )
+                    page = site.responders[host](site.world, request)
                 else:
-                    self._send(page.status, page.content_type, page.body)
+                    page = site.world.pages.get((host, path)) or site.world.pages.get(
+                        (host, parts.path)
+                    )
+                if page is None:
+                    page = Page(b"<html><body>404 Not Found</body></html>", "text/html", 404)
+                if page.delay:
+                    time.sleep(page.delay)
+                self._send(page)
 
-            def _send(self, status: int, ctype: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            def _send(self, page: Page) -> None:
+                try:
+                    self.send_response(page.status)
+                    self.send_header("Content-Type", page.content_type)
+                    self.send_header("Content-Length", str(len(page.body)))
+                    for name, value in page.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(page.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test): nothing to answer
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # quiet: the crawler logs what matters

@@ -1,0 +1,337 @@
+"""What every spider shares: following an entry (feed item or search hit) to its article page,
+and, for search sources, running an indicator's queries over a window with pagination.
+
+An article page that cannot be fetched or gives no text still yields the entry with its
+summary/snippet as text, so no mention is lost. Trouble with a feed or search page is logged,
+counted in the crawl stats and recorded as a failure of that request; the crawl goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, ClassVar
+from urllib.parse import urljoin
+
+import trafilatura
+from parsel import Selector
+from scrapy import Request, Spider
+from scrapy.http import Response
+from twisted.python.failure import Failure
+from w3lib.html import remove_tags, replace_entities
+from w3lib.url import canonicalize_url, url_query_cleaner
+
+from crawlers.dates import parse_date
+from crawlers.encoding import decode
+from crawlers.items import ArticleItem, KnownMention, Mention, SearchPage, VolumeProbeItem
+from crawlers.parsers import ParseError
+from crawlers.query import Query
+
+log = logging.getLogger(__name__)
+
+# How often an anti-bot/CAPTCHA answer is asked again before the page counts as failed.
+BLOCKED_RETRIES = 2
+
+# Query parameters that only say how a reader arrived; they never change the article.
+TRACKING_PARAMS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "spm",
+    "from",
+    "fromrss",
+    "rss",
+    "ref",
+    "share_token",
+)
+
+
+def clean_url(url: str) -> str:
+    """Canonical form without tracking parameters or fragment: one article, one URL."""
+    cleaned = url_query_cleaner(url, TRACKING_PARAMS, remove=True, keep_fragments=False)
+    return canonicalize_url(cleaned, keep_fragments=False)
+
+
+def canonical_url(page_url: str, html: str) -> str:
+    """rel=canonical when the page names one (absolute http/https), else the fetched URL."""
+    href = Selector(text=html).css('link[rel="canonical"]::attr(href)').get()
+    url = urljoin(page_url, href.strip()) if href else page_url
+    if not url.startswith(("http://", "https://")):
+        url = page_url
+    return clean_url(url)
+
+
+def clean_text(html_or_text: str | None) -> str:
+    return " ".join(replace_entities(remove_tags(html_or_text or "")).split())
+
+
+def header_charset(response: Response) -> str | None:
+    ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+    for part in ctype.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset":
+            return value.strip("\"' ")
+    return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+class ArticleSpider(Spider):
+    """Base: follows entries to article pages; keeps failures and warnings for the run record."""
+
+    def __init__(
+        self,
+        source: dict[str, Any] | None = None,
+        known_urls: set[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source: dict[str, Any] = source or {}
+        # Articles already stored are not fetched again (a killed crawl resumes cheaply,
+        # a re-crawl is quick); their new mentions are still recorded.
+        self.known_urls: set[str] = known_urls or set()
+        self.failures: list[str] = []  # requests that yielded nothing usable
+        self.warnings: list[str] = []  # article pages that fell back to the summary
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        """The sources this spider writes for (the store pipeline registers them)."""
+        return [self.source] if self.source else []
+
+    def _fail(self, line: str, stat: str = "meiyu/failures") -> None:
+        log.error(line)
+        self.failures.append(line)
+        self.crawler.stats.inc_value(stat)
+
+    def _why(self, failure: Failure) -> str:
+        response = getattr(failure.value, "response", None)
+        return f"HTTP {response.status}" if response is not None else failure.getErrorMessage()
+
+    def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention:
+        """The article request for an entry (or the entry itself, when articles are not followed).
+
+        `entry` holds: source, link, title, summary, published, feed_url, indicator, query.
+        """
+        self.crawler.stats.inc_value("meiyu/items_seen")
+        if clean_url(entry["link"]) in self.known_urls:
+            self.crawler.stats.inc_value("meiyu/known_skipped")
+            return KnownMention(
+                clean_url(entry["link"]),
+                entry["source"]["name"],
+                entry.get("indicator", ""),
+                entry.get("query", ""),
+                entry.get("snippet", ""),
+            )
+        if not entry["source"].get("follow_articles", True):
+            return self._item(entry, url=entry["link"], text=entry["summary"], origin="feed")
+        return Request(
+            entry["link"],
+            callback=self.parse_article,
+            errback=self.article_failed,
+            cb_kwargs={"entry": entry},
+            meta={"source": entry["source"]["name"]},
+        )
+
+    def parse_article(self, response: Response, entry: dict[str, Any]) -> Iterator[ArticleItem]:
+        """The article's main text (trafilatura), canonical URL and, if the entry had none, date."""
+        source = entry["source"]
+        html = decode(response.body, header_charset(response), source["language"])
+        extracted = trafilatura.extract(
+            html,
+            url=response.url,
+            output_format="json",
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+            favor_precision=True,
+        )
+        data = json.loads(extracted) if extracted else {}
+        body = (data.get("text") or "").strip()
+        if not body:
+            self._warn(f"article {response.url}: no text extracted, kept the summary")
+            yield self._item(entry, url=response.url, text=entry["summary"], origin="feed")
+            return
+        yield self._item(
+            entry,
+            url=canonical_url(response.url, html),
+            text=body,
+            origin="article",
+            page_title=data.get("title"),
+            page_date=data.get("date"),
+        )
+
+    def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
+        request = failure.request  # type: ignore[attr-defined]
+        entry = request.cb_kwargs["entry"]
+        self._warn(f"article {request.url} failed ({self._why(failure)}), kept the summary")
+        yield self._item(entry, url=entry["link"], text=entry["summary"], origin="feed")
+
+    def _warn(self, line: str) -> None:
+        log.warning(line)
+        self.warnings.append(line)
+        self.crawler.stats.inc_value("meiyu/article_fallbacks")
+
+    def _item(
+        self,
+        entry: dict[str, Any],
+        *,
+        url: str,
+        text: str,
+        origin: str,
+        page_title: str | None = None,
+        page_date: str | None = None,
+    ) -> ArticleItem:
+        source = entry["source"]
+        published = parse_date(entry["published"], source["timezone"]) or parse_date(
+            page_date, source["timezone"]
+        )
+        return ArticleItem(
+            url=clean_url(url),
+            source=source["name"],
+            language=source["language"],
+            outlet=entry.get("outlet") or source.get("outlet"),
+            title=entry["title"] or (page_title or "").strip(),
+            text=text,
+            published_at=published.isoformat() if published else None,
+            fetched_at=_now(),
+            feed_url=entry["feed_url"],
+            text_origin=origin,
+            indicator=entry.get("indicator", ""),
+            query=entry.get("query", ""),
+            snippet=entry.get("snippet", ""),
+        )
+
+
+class SearchSpider(ArticleSpider):
+    """Base of the query-driven sources: each indicator query, over a window, page by page.
+
+    A subclass sets `name`, `parser` (a crawlers.parsers module's `parse`), optionally
+    `requires_env` (credentials), and implements `search_requests` (the first request(s) of a
+    query, slicing the window where the engine caps results) and, where the engine's paging is
+    computed rather than linked, `next_page`.
+    """
+
+    parser: ClassVar[Callable[[bytes, str], SearchPage]]
+    requires_env: ClassVar[tuple[str, ...]] = ()
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        source: dict[str, Any] | None = None,
+        queries: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(source=source, **kwargs)
+        self.queries = [Query.from_dict(q) for q in queries or []]
+
+    @property
+    def base_url(self) -> str:
+        return (self.source.get("base_url") or self.default_base_url).rstrip("/")
+
+    @property
+    def max_pages(self) -> int:
+        return int(self.source.get("max_pages", 10))
+
+    def credentials(self) -> dict[str, str]:
+        """Secrets from the environment only; never logged, never stored."""
+        return {name: os.environ.get(name, "") for name in self.requires_env}
+
+    async def start(self) -> AsyncIterator[Request]:
+        missing = [k for k, v in self.credentials().items() if not v]
+        if missing:
+            log.warning(
+                "source %s skipped: set %s in the environment",
+                self.source.get("name"),
+                " and ".join(missing),
+            )
+            self.crawler.stats.set_value("meiyu/skipped", f"missing {', '.join(missing)}")
+            return
+        for query in self.queries:
+            for request in self.search_requests(query):
+                yield request
+
+    def search_requests(self, query: Query) -> Iterable[Request]:
+        raise NotImplementedError
+
+    def search_request(self, url: str, query: Query, page: int = 1, **kwargs: Any) -> Request:
+        """A search-page request that comes back to parse_search (kwargs go to Request)."""
+        return Request(
+            url,
+            callback=self.parse_search,
+            errback=self.search_failed,
+            cb_kwargs={"query": query, "page": page},
+            meta={"source": self.source.get("name")},
+            **kwargs,
+        )
+
+    def parse_search(self, response: Response, query: Query, page: int) -> Iterator[Any]:
+        try:
+            result = type(self).parser(response.body, response.url)
+        except ParseError as exc:
+            self._fail(f"{self.name} {response.url}: unparsable ({exc})", "meiyu/parse_errors")
+            return
+        if result.blocked:
+            self.crawler.stats.inc_value("meiyu/antibot")
+            tries = response.meta.get("meiyu_blocked_tries", 0)
+            if tries < BLOCKED_RETRIES:
+                # Anti-bot pages are often momentary: ask again later, not at once.
+                self.logger.warning(
+                    "%s %s: blocked (%s), retrying", self.name, response.url, result.blocked
+                )
+                yield response.request.replace(
+                    dont_filter=True,
+                    meta={**response.meta, "meiyu_blocked_tries": tries + 1},
+                    priority=response.request.priority - 10,
+                )
+                return
+            self._fail(
+                f"{self.name} {response.url}: blocked ({result.blocked})", "meiyu/antibot_failures"
+            )
+            return
+        self.crawler.stats.inc_value("meiyu/search_pages")
+        if result.total is not None and page == 1:
+            yield VolumeProbeItem(
+                source=self.source["name"],
+                indicator=query.indicator,
+                query=query.text,
+                window_start=query.start.isoformat(),
+                window_end=query.end.isoformat(),
+                reported_total=result.total,
+            )
+        for mention in result.mentions:
+            yield self.follow(self.entry(mention, response.url, query))
+        nxt = self.next_page(response, query, page, result)
+        if nxt is not None and page < self.max_pages:
+            yield nxt
+
+    def next_page(
+        self, response: Response, query: Query, page: int, result: SearchPage
+    ) -> Request | None:
+        if result.next_url and result.mentions:
+            return self.search_request(urljoin(response.url, result.next_url), query, page + 1)
+        return None
+
+    def entry(self, mention: Mention, page_url: str, query: Query) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "feed_url": page_url,
+            "link": urljoin(page_url, mention.url),
+            "title": clean_text(mention.title),
+            "summary": clean_text(mention.snippet),
+            "snippet": clean_text(mention.snippet),
+            "outlet": mention.outlet,
+            "published": mention.published,
+            "indicator": query.indicator,
+            "query": query.text,
+        }
+
+    def search_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        self._fail(f"{self.name} {request.url} failed: {self._why(failure)}")
