@@ -20,6 +20,7 @@ class ArticleItem:
     indicator: str = ""  # the indicator whose query found it ("" for feed entries)
     query: str = ""
     snippet: str = ""
+    link: str = ""  # the link as found (before redirects and rel=canonical)
 
 
 @dataclass
@@ -55,7 +56,8 @@ class VolumeProbeItem:
 
 @dataclass
 class KnownMention:
-    """A hit whose article is already stored: only the mention (who found it) is recorded."""
+    """A hit whose article is already stored, or already requested in this crawl (found again
+    by another query): only the mention (who found it, by which query) is recorded."""
 
     url: str
     source: str

@@ -40,6 +40,8 @@ def settings_for(cfg: Config, log_level: str = "WARNING") -> Settings:
         {
             "USER_AGENT": c.user_agent,
             "CONCURRENT_REQUESTS": c.concurrent_requests,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": c.per_domain_concurrency,
+            "MEIYU_RETRY_BACKOFF": c.retry_backoff_seconds,
             "DOWNLOAD_DELAY": c.download_delay,
             "AUTOTHROTTLE_START_DELAY": max(c.download_delay, 0.01),
             "AUTOTHROTTLE_ENABLED": c.download_delay > 0,

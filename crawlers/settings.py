@@ -6,7 +6,7 @@ NEWSPIDER_MODULE = "crawlers.spiders"
 
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 8
-CONCURRENT_REQUESTS_PER_DOMAIN = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
@@ -23,6 +23,10 @@ FEED_EXPORT_ENCODING = "utf-8"
 DOWNLOADER_MIDDLEWARES = {
     # Before Scrapy's HttpProxyMiddleware (750), which reads request.meta["proxy"].
     "crawlers.middlewares.ConfiguredProxyMiddleware": 740,
+    # Scrapy's retries, with a wait (Retry-After or exponential) before each.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.BackoffRetryMiddleware": 550,
+    "crawlers.middlewares.AuthHeadersMiddleware": 560,
 }
 ITEM_PIPELINES = {
     "pipelines.normalise.NormalisePipeline": 100,

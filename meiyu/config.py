@@ -71,6 +71,8 @@ class CrawlConfig(_Strict):
     download_delay: float = Field(default=0.25, ge=0)
     obey_robots_txt: bool = True
     retry_times: int = Field(default=2, ge=0, le=10)
+    retry_backoff_seconds: float = Field(default=2.0, ge=0)  # doubled on each retry
+    per_domain_concurrency: int = Field(default=2, ge=1, le=64)  # politeness per host
     timeout_seconds: int = Field(default=30, ge=1)
     # Route every request through this HTTP proxy (the demo uses it to serve its fixture world).
     proxy: str | None = None

@@ -40,6 +40,7 @@ def to_record(item: ArticleItem) -> DocumentRecord:
         indicator=item.indicator,
         query=item.query,
         snippet=tidy(item.snippet),
+        link=item.link,
     )
 
 

@@ -49,6 +49,8 @@ class StorePipeline:
         self.source_ids: dict[str, int] = {}
         self.run_id: int | None = None
         self.started = time.monotonic()
+        self.link_doc: dict[str, int] = {}  # link as found → stored document, this run
+        self.pending: dict[str, list[KnownMention]] = {}  # found again before it was stored
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -80,10 +82,7 @@ class StorePipeline:
             self.crawler.stats.inc_value("meiyu/volume_probes")
             return item
         if isinstance(item, KnownMention):
-            with transaction(self.sessions) as s:
-                doc_id = document_id(s, item.url)
-                if doc_id is not None:
-                    record_mention(s, doc_id, item.source, item.indicator, item.query, item.snippet)
+            self._mention(item)
             return item
         record: DocumentRecord = item
         with transaction(self.sessions) as s:
@@ -92,12 +91,28 @@ class StorePipeline:
             )
             record_mention(s, doc_id, record.source, record.indicator, record.query, record.snippet)
         self.crawler.stats.inc_value(f"meiyu/documents_{outcome}")
+        if record.link:
+            self.link_doc[record.link] = doc_id
+            for waiting in self.pending.pop(record.link, []):
+                self._mention(waiting)
         return record
+
+    def _mention(self, item: KnownMention) -> None:
+        """Record a further mention: by the link's document of this run, or by URL in storage;
+        if its article is still being fetched, once it is stored."""
+        with transaction(self.sessions) as s:
+            doc_id = self.link_doc.get(item.url) or document_id(s, item.url)
+            if doc_id is None:
+                self.pending.setdefault(item.url, []).append(item)
+                return
+            record_mention(s, doc_id, item.source, item.indicator, item.query, item.snippet)
 
     def close_spider(self, spider: Spider | None = None) -> None:
         spider = spider or self.crawler.spider
         stats = self.crawler.stats
         failures: list[str] = getattr(spider, "failures", [])
+        if self.pending:
+            stats.set_value("meiyu/mentions_unresolved", sum(map(len, self.pending.values())))
         if self.run_id is not None:
             counts = {
                 "pages_fetched": stats.get_value("response_received_count", 0),

@@ -41,6 +41,7 @@ class DocumentRecord:
     indicator: str = ""  # provenance: the indicator query that found it ("" for feeds)
     query: str = ""
     snippet: str = ""
+    link: str = ""  # the link as found, before redirects and rel=canonical
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
@@ -97,6 +97,7 @@ class ArticleSpider(Spider):
         # Articles already stored are not fetched again (a killed crawl resumes cheaply,
         # a re-crawl is quick); their new mentions are still recorded.
         self.known_urls: set[str] = known_urls or set()
+        self.requested: set[str] = set()  # article links requested in this crawl
         self.failures: list[str] = []  # requests that yielded nothing usable
         self.warnings: list[str] = []  # article pages that fell back to the summary
 
@@ -120,15 +121,20 @@ class ArticleSpider(Spider):
         `entry` holds: source, link, title, summary, published, feed_url, indicator, query.
         """
         self.crawler.stats.inc_value("meiyu/items_seen")
-        if clean_url(entry["link"]) in self.known_urls:
-            self.crawler.stats.inc_value("meiyu/known_skipped")
+        link = clean_url(entry["link"])
+        if link in self.known_urls or link in self.requested:
+            # Stored before, or requested already for another query of this crawl: the
+            # article is not fetched twice, but this query's mention is kept.
+            stat = "meiyu/known_skipped" if link in self.known_urls else "meiyu/found_again"
+            self.crawler.stats.inc_value(stat)
             return KnownMention(
-                clean_url(entry["link"]),
+                link,
                 entry["source"]["name"],
                 entry.get("indicator", ""),
                 entry.get("query", ""),
                 entry.get("snippet", ""),
             )
+        self.requested.add(link)
         if not entry["source"].get("follow_articles", True):
             return self._item(entry, url=entry["link"], text=entry["summary"], origin="feed")
         return Request(
@@ -206,6 +212,7 @@ class ArticleSpider(Spider):
             indicator=entry.get("indicator", ""),
             query=entry.get("query", ""),
             snippet=entry.get("snippet", ""),
+            link=clean_url(entry["link"]),
         )
 
 
@@ -218,7 +225,7 @@ class SearchSpider(ArticleSpider):
     computed rather than linked, `next_page`.
     """
 
-    parser: ClassVar[Callable[[bytes, str], SearchPage]]
+    parser: staticmethod[[bytes, str], SearchPage]
     requires_env: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str] = ""
 
@@ -260,14 +267,17 @@ class SearchSpider(ArticleSpider):
     def search_requests(self, query: Query) -> Iterable[Request]:
         raise NotImplementedError
 
-    def search_request(self, url: str, query: Query, page: int = 1, **kwargs: Any) -> Request:
-        """A search-page request that comes back to parse_search (kwargs go to Request)."""
+    def search_request(
+        self, url: str, query: Query, page: int = 1, auth: bool = False, **kwargs: Any
+    ) -> Request:
+        """A search-page request that comes back to parse_search (kwargs go to Request);
+        with auth=True, auth_headers() are added when it is sent."""
         return Request(
             url,
             callback=self.parse_search,
             errback=self.search_failed,
             cb_kwargs={"query": query, "page": page},
-            meta={"source": self.source.get("name")},
+            meta={"source": self.source.get("name"), "meiyu_auth": auth},
             **kwargs,
         )
 
@@ -280,6 +290,7 @@ class SearchSpider(ArticleSpider):
         if result.blocked:
             self.crawler.stats.inc_value("meiyu/antibot")
             tries = response.meta.get("meiyu_blocked_tries", 0)
+            assert response.request is not None
             if tries < BLOCKED_RETRIES:
                 # Anti-bot pages are often momentary: ask again later, not at once.
                 self.logger.warning(
@@ -306,10 +317,24 @@ class SearchSpider(ArticleSpider):
                 reported_total=result.total,
             )
         for mention in result.mentions:
+            if not self.keep(mention, query):
+                self.crawler.stats.inc_value("meiyu/outside_window")
+                continue
             yield self.follow(self.entry(mention, response.url, query))
         nxt = self.next_page(response, query, page, result)
         if nxt is not None and page < self.max_pages:
             yield nxt
+
+    def keep(self, mention: Mention, query: Query) -> bool:
+        """Whether a hit belongs to the query's window (for engines that cannot filter by date:
+        a hit with a readable date outside [start, end) is dropped)."""
+        when = parse_date(mention.published, query.timezone)
+        return when is None or query.start <= when < query.end
+
+    def auth_headers(self) -> dict[str, str]:
+        """Credential headers, added at download time (AuthHeadersMiddleware) so they are never
+        written into a JOBDIR queue or a log line."""
+        return {}
 
     def next_page(
         self, response: Response, query: Query, page: int, result: SearchPage
