@@ -56,7 +56,8 @@ def settings_for(cfg: Config, log_level: str = "WARNING") -> Settings:
             # The CLI owns the root log handler; Scrapy logs through it.
             "LOG_INSTALL_ROOT_HANDLER": False,
         },
-        priority="cmdline",
+        # Above the project module, below a spider's custom_settings (a source's own pace).
+        priority="project",
     )
     return s
 
@@ -94,12 +95,22 @@ def run_crawl(
             if not kwargs["queries"]:
                 continue
         cls = spider_class(source.kind)
+        extra: dict[str, Any] = {}
         if cfg.crawl.jobs_dir:
             # A killed crawl of the same source and window resumes from its JOBDIR.
             ident = {k: v for k, v in kwargs.items() if k != "known_urls"}
             key = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:10]
-            jobdir = str(Path(cfg.crawl.jobs_dir) / f"{source.name}-{key}")
-            cls = type(cls.__name__, (cls,), {"custom_settings": {"JOBDIR": jobdir}})
+            extra["JOBDIR"] = str(Path(cfg.crawl.jobs_dir) / f"{source.name}-{key}")
+        if source.download_delay is not None:
+            # A source's own pace (GDELT asks for one request every 5 s).
+            extra.update(
+                DOWNLOAD_DELAY=source.download_delay,
+                CONCURRENT_REQUESTS_PER_DOMAIN=1,
+                AUTOTHROTTLE_ENABLED=False,
+            )
+        if extra:
+            merged = {**(cls.custom_settings or {}), **extra}
+            cls = type(cls.__name__, (cls,), {"custom_settings": merged})
         crawler = process.create_crawler(cls)
         process.crawl(crawler, **kwargs)
         crawlers.append(crawler)

@@ -115,6 +115,9 @@ class SourceConfig(_Strict):
     max_feed_pages: int = Field(default=50, ge=1)
     max_pages: int = Field(default=10, ge=1)  # search result pages per query and window slice
     slice_days: int = Field(default=31, ge=1)  # window slice for engines that cap results
+    # Seconds between requests to this source (its terms of use), one at a time; default:
+    # crawl.download_delay with AutoThrottle.
+    download_delay: float | None = Field(default=None, ge=0)
 
     @field_validator("feeds", "base_url")
     @classmethod

@@ -24,8 +24,13 @@ def demo_config(base: Config, site: FixtureSite) -> Config:
     """
     raw = base.model_dump(mode="json")
     raw["database"]["url"] = os.environ.get("MEIYU_DATABASE_URL", DEMO_DATABASE)
-    raw["crawl"].update(proxy=site.proxy_url, download_delay=0.0, concurrent_requests=16,
-                        per_domain_concurrency=8, retry_backoff_seconds=0.2)
+    raw["crawl"].update(
+        proxy=site.proxy_url,
+        download_delay=0.0,
+        concurrent_requests=16,
+        per_domain_concurrency=8,
+        retry_backoff_seconds=0.2,
+    )
     feeds = site.world.feeds()
     raw["sources"] = [
         {

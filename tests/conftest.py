@@ -111,8 +111,13 @@ def write_config(
 
     shipped = (REPO / "meiyu.toml").read_text(encoding="utf-8")
     indicators = shipped[shipped.index("[indicators.a29]") :]
-    crawl_keys = {"download_delay": 0.0, "concurrent_requests": 16, "per_domain_concurrency": 8,
-                  "retry_backoff_seconds": 0.1, **(crawl or {})}
+    crawl_keys = {
+        "download_delay": 0.0,
+        "concurrent_requests": 16,
+        "per_domain_concurrency": 8,
+        "retry_backoff_seconds": 0.1,
+        **(crawl or {}),
+    }
     if proxy:
         crawl_keys["proxy"] = proxy
     lines = [f"[database]\nurl = {toml_value(db_url)}\n", "[crawl]"]

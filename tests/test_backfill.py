@@ -39,21 +39,44 @@ def _tz(language: str) -> str:
 def test_backfill_all_sources(tmp_path: Path, site: FixtureSite, world: World) -> None:
     db_url = f"sqlite:///{tmp_path / 'b.db'}"
     search = [
-        {"name": name, "kind": kind, "language": lang, "outlet": name, "timezone": _tz(lang),
-         "base_url": base}
+        {
+            "name": name,
+            "kind": kind,
+            "language": lang,
+            "outlet": name,
+            "timezone": _tz(lang),
+            "base_url": base,
+        }
         for name, kind, lang, base in SEARCH
     ]
     sitemaps = [
-        {"name": f"{o.source}-sitemap", "kind": "sitemap", "language": o.language,
-         "outlet": o.name, "timezone": o.timezone, "feeds": [f"http://{o.host}/sitemap.xml"]}
+        {
+            "name": f"{o.source}-sitemap",
+            "kind": "sitemap",
+            "language": o.language,
+            "outlet": o.name,
+            "timezone": o.timezone,
+            "feeds": [f"http://{o.host}/sitemap.xml"],
+        }
         for o in OUTLETS
     ]
-    cfg_path = write_config(tmp_path / "meiyu.toml", db_url=db_url, proxy=site.proxy_url,
-                            search=search + sitemaps,
-                            crawl={"timeout_seconds": 2, "retry_times": 3})
+    cfg_path = write_config(
+        tmp_path / "meiyu.toml",
+        db_url=db_url,
+        proxy=site.proxy_url,
+        search=search + sitemaps,
+        crawl={"timeout_seconds": 2, "retry_times": 3},
+    )
     env = {"NAVER_CLIENT_ID": "test-id", "NAVER_CLIENT_SECRET": "test-secret"}
-    args = ("--config", str(cfg_path), "crawl", "--since", SINCE.isoformat(),
-            "--until", UNTIL.isoformat())
+    args = (
+        "--config",
+        str(cfg_path),
+        "crawl",
+        "--since",
+        SINCE.isoformat(),
+        "--until",
+        UNTIL.isoformat(),
+    )
     first = run_meiyu(*args, env=env, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
 
@@ -77,9 +100,12 @@ def test_backfill_all_sources(tmp_path: Path, site: FixtureSite, world: World) -
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT DISTINCT m.source, d.url FROM mentions m JOIN documents d "
-            "ON d.id = m.document_id")).all()
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT m.source, d.url FROM mentions m JOIN documents d "
+                "ON d.id = m.document_id"
+            )
+        ).all()
         probes = Counter(r[0] for r in conn.execute(text("SELECT source FROM volume_probes")))
         n_docs = conn.execute(text("SELECT count(*) FROM documents")).scalar_one()
     engine.dispose()
@@ -107,8 +133,10 @@ def test_backfill_all_sources(tmp_path: Path, site: FixtureSite, world: World) -
     with engine.connect() as conn:
         clusters = dict(conn.execute(text("SELECT url, cluster_id FROM documents")).all())
     engine.dispose()
-    planted_groups = {frozenset(a.url for a in world.articles if a.story == s)
-                      for s in {a.story for a in world.articles}}
+    planted_groups = {
+        frozenset(a.url for a in world.articles if a.story == s)
+        for s in {a.story for a in world.articles}
+    }
     stored_groups: dict[int, set[str]] = {}
     for url, cluster in clusters.items():
         stored_groups.setdefault(cluster, set()).add(url)

@@ -72,3 +72,23 @@ def test_sigkill_mid_crawl_then_rerun_converges(
     assert urls == {a.url for a in world.articles}
     assert rows == len(world.articles) and orphans == 0
     assert f"{len(partial)} already stored" in again.stdout  # the resume skipped what it had
+
+
+def test_jobdir_crawl_completes_and_keeps_its_state(
+    tmp_path: Path, site: FixtureSite, world: World
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'j.db'}"
+    jobs = tmp_path / "jobs"
+    cfg = write_config(
+        tmp_path / "meiyu.toml",
+        db_url=db_url,
+        proxy=site.proxy_url,
+        feeds={"seohae": world.feeds()["seohae"]},
+        crawl={"jobs_dir": str(jobs)},
+    )
+    proc = run_meiyu("--config", str(cfg), "crawl")
+    assert proc.returncode == 0, proc.stderr
+    (jobdir,) = jobs.iterdir()  # one JOBDIR per source and window
+    assert jobdir.name.startswith("seohae-") and (jobdir / "requests.seen").exists()
+    planted = {a.url for a in world.articles if a.outlet.source == "seohae"}
+    assert _stored(db_url)[0] == planted

@@ -177,7 +177,9 @@ class ArticleSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         entry = request.cb_kwargs["entry"]
         self._warn(f"article {request.url} failed ({self._why(failure)}), kept the summary")
-        yield self._item(entry, url=entry["link"], text=entry["summary"], origin="feed")
+        # request.url is where redirects led (a publisher's page, not a news.google.com or
+        # sogou.com hop), which is the better identity for the stored item.
+        yield self._item(entry, url=request.url, text=entry["summary"], origin="feed")
 
     def _warn(self, line: str) -> None:
         log.warning(line)
@@ -296,7 +298,10 @@ class SearchSpider(ArticleSpider):
                 self.logger.warning(
                     "%s %s: blocked (%s), retrying", self.name, response.url, result.blocked
                 )
+                # After a redirect to the CAPTCHA page, ask the search page again, not the CAPTCHA.
+                first_url = (response.meta.get("redirect_urls") or [response.request.url])[0]
                 yield response.request.replace(
+                    url=first_url,
                     dont_filter=True,
                     meta={**response.meta, "meiyu_blocked_tries": tries + 1},
                     priority=response.request.priority - 10,

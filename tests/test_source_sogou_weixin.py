@@ -1,0 +1,334 @@
+"""Sogou WeChat search: the parser on the real capture and on the fixture pages, the antispider
+CAPTCHA, the 10-page reach and window halving, the optional cookie, and one real
+`meiyu crawl` against the fixture site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from scrapy import Request
+from scrapy.http import HtmlResponse
+from sqlalchemy import create_engine, text
+
+from crawlers.items import Mention, SearchPage
+from crawlers.parsers import ParseError
+from crawlers.parsers.sogou_weixin import parse
+from crawlers.query import Query
+from crawlers.spiders.sogou_weixin import COOKIE_ENV, SogouWeixinSpider
+from meiyu.fixturesite.corpus import Page, World
+from meiyu.fixturesite.server import FixtureSite
+from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.fixturesite.sources import sogou_weixin as responder
+from tests.conftest import SHARED, run_meiyu, write_config
+
+CAPTURE = (
+    SHARED
+    / "fixtures"
+    / "sources"
+    / "sogou-weixin"
+    / "sogou_weixin_search_type2_2026-09-05_EXCERPT.html"
+)
+BASE = "http://weixin.sogou.com"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+UTC = dt.UTC
+WINDOW = (dt.date(2020, 1, 1), dt.date(2023, 12, 31))
+QUERIES = {"a29": "威海 海鲜", "a68": "刘公岛 海洋文化"}
+SOURCE: dict[str, object] = {
+    "name": "sogou",
+    "kind": "sogou_weixin",
+    "language": "zh",
+    "outlet": "搜狗微信",
+    "base_url": BASE,
+    "timezone": "Asia/Shanghai",
+}
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.values: Counter[str] = Counter()
+
+    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
+        self.values[key] += count
+
+
+def _spider(**extra: object) -> SogouWeixinSpider:
+    spider = SogouWeixinSpider(source={**SOURCE, "slice_days": 31, "max_pages": 10, **extra})
+    spider.crawler = type("Crawler", (), {"stats": _Stats()})()
+    return spider
+
+
+def _query(text_: str, since: dt.date = WINDOW[0], until: dt.date = WINDOW[1]) -> Query:
+    return Query("a29", text_, "zh", since, until, "Asia/Shanghai")
+
+
+def _ask(world: World, url: str, hit: int = 2) -> Page:
+    url = url.replace(" ", "%20")
+    parts = urlsplit(url)
+    request = FixtureRequest(
+        url=url,
+        host=parts.hostname or "",
+        path=parts.path,
+        params=parse_qs(parts.query, keep_blank_values=True),
+        headers={},
+        hit=hit,
+    )
+    page = responder.respond(world, request)
+    assert page is not None
+    return page
+
+
+def _all_pages(world: World, spider: SogouWeixinSpider, query: Query) -> list[Mention]:
+    got: list[Mention] = []
+    page_no = 1
+    while True:
+        url = spider.page_url(query, page_no)
+        result = parse(_ask(world, url).body, url)
+        got += result.mentions
+        if result.next_url is None:
+            return got
+        assert parse_qs(urlsplit(result.next_url).query)["page"] == [str(page_no + 1)]
+        page_no += 1
+
+
+# ------------------------------------------------------------------ the real capture
+
+
+def test_real_capture() -> None:
+    if not CAPTURE.exists():
+        pytest.skip("shared captures not present")
+    page = parse(CAPTURE.read_bytes(), "https://weixin.sogou.com/weixin?type=2&query=x&page=1")
+    assert page.blocked is None and page.total is None and page.next_url is None
+    assert len(page.mentions) == 1
+    m = page.mentions[0]
+    assert m.title == (
+        "复试关键信息|南京农业大学资源与环境科学学院0903农业资源与环境+095132资源利用与植物保护"
+    )  # <em><!--red_beg--> hits joined, comments dropped
+    assert m.url.startswith("/link?url=dn9a_-gY295K0Rci_xozVXfdMkSQTLW6cwJThYulHEtVjXrGT")
+    assert "&type=2&query=" in m.url and m.url.endswith(
+        "&token=DEDC74C9EFD1EF1025237C923EC051AD264A73AF6A9B8E8C"
+    )
+    assert m.snippet.startswith("南京农业大学资环学院2019年硕士研究生招生复试、录取通知(线...")
+    assert m.outlet == "农学考研中心"
+    assert m.published == "2023-01-07T09:46:55+00:00"  # timeConvert('1673084815')
+
+
+def test_antispider_page_is_blocked() -> None:
+    body = responder.ANTISPIDER_PAGE.encode()
+    assert parse(body, f"{BASE}/weixin?type=2&query=x").blocked
+    assert parse(b"<html></html>", f"{BASE}/antispider/?from=%2Fweixin").blocked
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b'{"list": []}',
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        b'<?xml version="1.0"?><rss><channel><title>weixin</title></channel></rss>',
+    ],
+)
+def test_malformed_answers_raise(body: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse(body, f"{BASE}/weixin?type=2&query=x")
+
+
+# ------------------------------------------------------------------ the fixture pages
+
+
+def test_spider_asks_with_the_date_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(COOKIE_ENV, raising=False)
+    spider = _spider()
+    url = spider.page_url(_query("威海 海鲜", dt.date(2023, 5, 1), dt.date(2023, 5, 31)), 2)
+    assert url.startswith(f"{BASE}/weixin?")
+    assert {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()} == {
+        "type": "2",
+        "query": "威海 海鲜",
+        "ie": "utf8",
+        "tsn": "5",
+        "ft": "2023-05-01",
+        "et": "2023-05-31",
+        "page": "2",
+    }
+    requests = list(spider.search_requests(_query("威海 海鲜")))
+    assert len(requests) == 48 and all(b"Cookie" not in r.headers for r in requests)
+
+
+def test_cookie_is_sent_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(COOKIE_ENV, "SUID=demo; SNUID=demo2")
+    spider = _spider()
+    (first, *_) = spider.search_requests(_query("威海 海鲜"))
+    assert first.headers[b"Cookie"] == b"SUID=demo; SNUID=demo2"
+    query = _query("威海 海鲜")
+    via_sogou = spider.follow(spider.entry(Mention("/link?url=x", "t"), f"{BASE}/weixin", query))
+    assert (
+        isinstance(via_sogou, Request) and via_sogou.headers[b"Cookie"] == b"SUID=demo; SNUID=demo2"
+    )
+    elsewhere = spider.follow(spider.entry(Mention("http://a.test/1", "t"), BASE, query))
+    assert isinstance(elsewhere, Request) and b"Cookie" not in elsewhere.headers
+    assert spider.requires_env == ()  # works without it
+
+
+def test_fixture_pages_are_the_world_newest_first(world: World) -> None:
+    spider = _spider()
+    query = _query("威海 海鲜", dt.date(2023, 1, 1), dt.date(2023, 6, 30))
+    want = world.search(query.text, "zh", query.start, query.end)
+    assert 20 < len(want) <= 100
+    got = _all_pages(world, spider, query)
+    assert [m.title for m in got] == [a.title for a in want]
+    assert [m.outlet for m in got] == [a.outlet.name for a in want]
+    assert [dt.datetime.fromisoformat(m.published or "") for m in got] == [
+        a.published for a in want
+    ]
+    for m, a in zip(got, want, strict=True):
+        assert m.url.startswith("/link?url=") and a.url not in m.url
+        hop = _ask(world, urljoin(spider.page_url(query, 1), m.url))
+        assert (hop.status, hop.headers["Location"]) == (302, a.url)
+    empty_url = spider.page_url(
+        _query("刘公岛 海洋文化", dt.date(2023, 1, 1), dt.date(2023, 1, 1)), 1
+    )
+    empty = parse(_ask(world, empty_url).body, empty_url)
+    assert empty == SearchPage()
+
+
+def test_ten_pages_at_most_and_the_spider_halves(world: World) -> None:
+    spider = _spider()
+    query = _query("威海 海鲜")
+    want = world.search(query.text, "zh", query.start, query.end)
+    assert len(want) > 100
+    url = spider.page_url(query, 10)
+    tenth = parse(_ask(world, url).body, url)
+    assert len(tenth.mentions) == 10 and tenth.next_url is not None  # Sogou links page 11 …
+    eleventh_url = spider.page_url(query, 11)
+    assert parse(_ask(world, eleventh_url).body, eleventh_url).mentions == []  # … shows nothing
+    response = HtmlResponse(url, body=b"", request=Request(url))
+    assert spider.next_page(response, query, 9, tenth) is not None
+    assert spider.next_page(response, query, 10, tenth) is None
+    assert response.meta["meiyu_split"] is True
+    # Halving until every piece fits in 10 pages finds everything.
+    found: list[str] = []
+    pending = [query]
+    while pending:
+        piece = pending.pop()
+        if len(world.search(piece.text, "zh", piece.start, piece.end)) > 100:
+            pending += [r.cb_kwargs["query"] for r in spider.split(piece)]
+            continue
+        found += [m.url for m in _all_pages(world, spider, piece)]
+    assert spider.crawler.stats.values["meiyu/slices_split"] >= 2
+    assert len(found) == len(set(found)) == len(want)
+
+
+def test_fixture_faults(world: World) -> None:
+    spider = _spider()
+    url = spider.page_url(_query("威海 海鲜", dt.date(2022, 3, 1), dt.date(2022, 3, 31)), 1)
+    trap = _ask(world, url, hit=1)
+    assert trap.status == 302 and "/antispider/?from=%2Fweixin%3F" in trap.headers["Location"]
+    captcha = _ask(world, trap.headers["Location"])
+    assert parse(captcha.body, trap.headers["Location"]).blocked
+    assert _ask(world, url, hit=2).status == 200
+    url = spider.page_url(_query("刘公岛 海洋文化", dt.date(2021, 8, 1), dt.date(2021, 8, 31)), 1)
+    throttled = _ask(world, url, hit=1)
+    assert throttled.status == 429 and throttled.headers["Retry-After"] == "0"
+    assert _ask(world, url, hit=2).status == 200
+
+
+def test_captcha_after_redirect_asks_the_search_page_again(world: World) -> None:
+    spider = _spider()
+    query = _query("威海 海鲜", dt.date(2022, 3, 1), dt.date(2022, 3, 31))
+    url = spider.page_url(query, 1)
+    captcha_url = f"{BASE}/antispider/?from=%2Fweixin"
+    redirected = spider.search_request(url, query, 1).replace(
+        url=captcha_url, meta={"redirect_urls": [url], "redirect_times": 1, "source": "sogou"}
+    )
+    response = HtmlResponse(
+        captcha_url, body=responder.ANTISPIDER_PAGE.encode(), request=redirected
+    )
+    out: list[Any] = list(spider.parse_search(response, query, 1))
+    assert len(out) == 1 and isinstance(out[0], Request)
+    assert out[0].url == url and out[0].dont_filter
+    assert "redirect_urls" not in out[0].meta and out[0].meta["meiyu_blocked_tries"] == 1
+    assert spider.crawler.stats.values["meiyu/antibot"] == 1
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> None:
+    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
+    # Quarters of three pages: busy quarters are halved until every piece fits.
+    source = {**SOURCE, "slice_days": 92, "max_pages": 3}
+    cfg = write_config(
+        tmp_path / "meiyu.toml",
+        db_url=db_url,
+        proxy=site.proxy_url,
+        search=[source],
+        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
+    )
+    planted = {
+        q: {a.url for a in world.search(q, "zh", _query(q).start, _query(q).end)}
+        for q in QUERIES.values()
+    }
+    want = set().union(*planted.values())
+    args = (
+        "--config",
+        str(cfg),
+        "crawl",
+        "--source",
+        "sogou",
+        "--since",
+        "2020-01-01",
+        "--until",
+        "2023-12-31",
+    )
+    secret = "SNUID=do-not-log-me"
+    first = run_meiyu(*args, env={COOKIE_ENV: secret})
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "do-not-log-me" not in first.stdout + first.stderr
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT m.indicator, m.query, d.url, d.published_at, d.title, d.outlet "
+                "FROM mentions m JOIN documents d ON d.id = m.document_id WHERE m.source = 'sogou'"
+            )
+        ).all()
+        urls = conn.execute(text("SELECT url FROM documents")).scalars().all()
+        probes = conn.execute(text("SELECT count(*) FROM volume_probes")).scalar_one()
+        stats = conn.execute(text("SELECT stats FROM crawl_runs")).scalar_one()
+    engine.dispose()
+    got = {r.url for r in rows}
+    assert got == want, (sorted(want - got)[:5], sorted(got - want)[:5])  # nothing lost
+    assert not [u for u in urls if "sogou.com" in u]  # articles' URLs, not Sogou's /link
+    assert all(r.url in planted[r.query] and QUERIES[r.indicator] == r.query for r in rows)
+
+    def month(moment: dt.datetime) -> str:
+        return moment.astimezone(SHANGHAI).strftime("%Y-%m")
+
+    by_url = world.by_url()
+    stored = {r.url: r for r in rows}
+    assert Counter(
+        month(dt.datetime.fromisoformat(str(r.published_at)).replace(tzinfo=UTC))
+        for r in stored.values()
+    ) == Counter(month(by_url[u].published) for u in want)
+    assert all(r.title == by_url[r.url].title for r in rows)
+    assert all(r.outlet == by_url[r.url].outlet.name for r in rows)
+    assert probes == 0  # no totals read from Sogou
+
+    if isinstance(stats, str):
+        stats = json.loads(stats)
+    assert stats["meiyu/antibot"] >= 1 and stats.get("meiyu/antibot_failures", 0) == 0
+    assert stats["downloader/response_status_count/429"] >= 1
+    assert stats["retry/count"] >= 1
+    assert stats["meiyu/slices_split"] >= 1
+    assert stats.get("meiyu/parse_errors", 0) == 0
+    assert any("/antispider/" in u for u in site.hits)
+
+    second = run_meiyu(*args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "0 new" in second.stdout
