@@ -12,7 +12,7 @@ from meiyu.fixturesite.server import FixtureSite
 
 DEMO_DATABASE = "sqlite:///data/demo.db"
 DEMO_NOTE = (
-    "本报告的数据来自 meiyu 自带的演示语料生成器（4 家虚构媒体、2022–2023 年共 24 个月，"
+    "本报告的数据来自 meiyu 自带的演示语料生成器（4 家虚构媒体、2020–2023 年共 48 个月，"
     "经本机 HTTP 服务真实抓取），不是真实媒体数据，数字仅用于演示计算流程。"
 )
 
