@@ -22,8 +22,10 @@ from meiyu.errors import CrawlFailed, MeiyuError, UserError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="美誉 media-reputation monitor")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 config_app = typer.Typer(no_args_is_help=True, help="Configuration.")
+nlp_app = typer.Typer(no_args_is_help=True, help="Text analysis on JSON lines (stdin → stdout).")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(nlp_app, name="nlp")
 
 out = Console()
 err = Console(stderr=True)
@@ -190,6 +192,18 @@ def sources() -> None:
             str(row.last_items if row else 0),
         )
     out.print(table)
+
+
+@nlp_app.command("match")
+def nlp_match(
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator key, e.g. a29.")],
+) -> None:
+    """Read {"id","text"} lines; write {"id","literal","relevant","terms"} lines."""
+    from meiyu.jsonl import match_rows, read_requests, write_lines
+
+    ind = state.config().indicator(indicator)
+    rows = read_requests(sys.stdin)
+    write_lines(match_rows(rows, ind.language, ind.all_of, ind.ambiguous), sys.stdout)
 
 
 @app.command()

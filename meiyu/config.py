@@ -144,6 +144,9 @@ class IndicatorConfig(_Strict):
     # Every group must match; within a group any one term is enough.
     all_of: list[list[str]] = Field(min_length=1)
     sources: list[str] | None = None  # None: every source in the indicator's language
+    # Name forms too ambiguous for the literal count (Korean bare 위해 = for / harm / Weihai):
+    # they count only where the language analyser reads them as the place.
+    ambiguous: list[str] = []
     # What search sources are asked; default: the first term of each group, space-joined,
     # or, for a single group, each of its terms (the name forms of a place).
     queries: list[str] | None = None
