@@ -4,6 +4,8 @@ a29/a68 (kind "volume"): value = matched items in the month. Reprints under othe
 items too (the plan counts items); distinct stories (same body fingerprint) are kept beside.
 a67 (kind "positive_share"): the share needs sentiment, which is not computed yet, so value
 stays empty and n_items holds the month's matched Korean items.
+Beside the literal count, details["relevant"] counts the items that speak of the place
+(nlp.relevance: not 威海路, not "~을 위해"), and details["relevant_stories"] their stories.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ class AggregateSummary:
 def monthly_values(
     session: Session, key: str, ind: IndicatorConfig, cfg: Config
 ) -> tuple[list[ValueRecord], int]:
-    items: dict[str, int] = Counter()
+    items: dict[str, int] = Counter()  # literal: the plan's definition
+    relevant: dict[str, int] = Counter()  # of those (or of ambiguous forms) about the place
     stories: dict[str, set[str]] = defaultdict(set)
+    relevant_stories: dict[str, set[str]] = defaultdict(set)
     per_source: dict[str, Counter[str]] = defaultdict(Counter)
     undated = 0
     for row in matched_documents(session, key):
@@ -40,6 +44,11 @@ def monthly_values(
             undated += 1  # reported, never guessed into a month
             continue
         month = month_key(row.published_at, cfg.tz)
+        if row.relevant:
+            relevant[month] += 1
+            relevant_stories[month].add(row.story)
+        if not row.literal:
+            continue
         items[month] += 1
         stories[month].add(row.story)
         per_source[month][row.source] += 1
@@ -50,12 +59,16 @@ def monthly_values(
             period_type="month",
             period=month,
             definition_version=version,
-            value=float(n) if ind.kind == "volume" else None,
-            n_items=n,
+            value=float(items[month]) if ind.kind == "volume" else None,
+            n_items=items[month],
             n_stories=len(stories[month]),
-            details={"per_source": dict(sorted(per_source[month].items()))},
+            details={
+                "per_source": dict(sorted(per_source[month].items())),
+                "relevant": relevant[month],
+                "relevant_stories": len(relevant_stories[month]),
+            },
         )
-        for month, n in sorted(items.items())
+        for month in sorted(set(items) | set(relevant))
     ]
     return values, undated
 

@@ -1,4 +1,6 @@
-"""Batch stage: apply each indicator's literal definition to the stored documents."""
+"""Batch stage: each indicator's literal definition over the stored documents, and for every
+hit the relevance decision (nlp.relevance) beside it — the literal count stays exactly the
+plan's, the relevant count says how many of those speak of the place."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, IndicatorConfig
+from nlp import relevance
 from nlp.matching import match_all_of
 from storage.db import transaction
 from storage.queries import iter_texts
@@ -25,9 +28,17 @@ def match_indicator(session: Session, key: str, ind: IndicatorConfig) -> MatchSu
     found: list[MatchRecord] = []
     for row in iter_texts(session, ind.language, ind.sources):
         scanned += 1
-        result = match_all_of(f"{row.title}\n{row.text}", ind.all_of)
-        if result.matched:
-            found.append(MatchRecord(row.id, result.terms))
+        text = f"{row.title}\n{row.text}"
+        literal = match_all_of(text, ind.all_of)
+        candidate = literal.matched or any(form in text for form in ind.ambiguous)
+        if not candidate:
+            continue
+        if ind.language == "ko":
+            judged = relevance.korean(text, ind.all_of, ind.ambiguous)
+        else:
+            judged = relevance.chinese(text, ind.all_of)
+        if judged.literal or judged.relevant:
+            found.append(MatchRecord(row.id, judged.terms, judged.literal, judged.relevant))
     n = replace_matches(session, key, ind.version(), found)
     return MatchSummary(key, scanned, n)
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from meiyu.config import Config, IndicatorConfig
+from nlp.evaluate_relevance import EVAL_FILE as RELEVANCE_EVAL
 from pipelines.periods import month_bounds, previous_months
 from reports.charts import trend_png
 from storage.queries import ItemRow, ValueRow, count_documents, matched_items, value_series
@@ -26,6 +29,8 @@ class ItemView:
     published: str  # local time, e.g. 2023-12-05 14:30
     terms: str
     reprint_of_shown: bool
+    literal: bool
+    relevant: bool
 
 
 @dataclass
@@ -40,6 +45,7 @@ class IndicatorSection:
     version: str
     items: int
     stories: int
+    relevant: int  # of the month's items, those that speak of the place (nlp.relevance)
     previous: int | None
     year_ago: int | None
     headline: str
@@ -60,6 +66,7 @@ class MonthlyReport:
     documents_total: int
     demo_note: str | None
     sections: list[IndicatorSection]
+    relevance_eval: dict[str, Any]  # measured accuracy of the relevance check (method section)
 
 
 def _describe_rule(ind: IndicatorConfig) -> str:
@@ -101,19 +108,21 @@ def build_monthly(
         series = value_series(session, key, version)
         this = series.get(period)
         n = this.n_items if this else 0
+        n_relevant = int(this.details.get("relevant", 0)) if this else 0
         prev, ago = _count_at(series, months[-2]), _count_at(series, year_ago)
         rows = [series.get(m) for m in months]
         counts = [None if (c := _count_at(series, m)) is None else float(c) for m in months]
         if ind.kind == "volume":
             headline = (
-                f"本月 {n} 条（去重后 {this.n_stories if this else 0} 个独立报道）；"
+                f"本月 {n} 条（去重后 {this.n_stories if this else 0} 个独立报道；"
+                f"经相关性校验 {n_relevant} 条）；"
                 f"环比 {_change(n, prev)}；同比 {_change(n, ago)}"
             )
             ylabel = "条目数"
         else:
             headline = (
-                f"本月相关韩文条目 {n} 条；正面占比需情感分析，尚未计算"
-                f"（情感模型接入前只报告条目数）"
+                f"本月含“威海”韩文名称的条目 {n} 条，经相关性校验确指威海的 {n_relevant} 条；"
+                f"正面占比需情感分析，尚未计算（情感模型接入前只报告条目数）"
             )
             ylabel = "韩文条目数"
         png = trend_png(
@@ -132,6 +141,7 @@ def build_monthly(
                 version=version,
                 items=n,
                 stories=this.n_stories if this else 0,
+                relevant=n_relevant,
                 previous=prev,
                 year_ago=ago,
                 headline=headline,
@@ -149,6 +159,7 @@ def build_monthly(
         timezone=cfg.timezone,
         generated_at=dt.datetime.now(cfg.tz).strftime("%Y-%m-%d %H:%M"),
         documents_total=count_documents(session),
+        relevance_eval=json.loads(RELEVANCE_EVAL.read_text(encoding="utf-8")),
         demo_note=demo_note,
         sections=sections,
     )
@@ -168,6 +179,8 @@ def _item_views(items: list[ItemRow], cfg: Config) -> list[ItemView]:
                 else "日期不详",
                 terms="、".join(it.terms),
                 reprint_of_shown=it.story in seen,
+                literal=it.literal,
+                relevant=it.relevant,
             )
         )
         seen.add(it.story)

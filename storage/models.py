@@ -124,6 +124,11 @@ class IndicatorMatch(Base):
     terms: Mapped[list[str]] = mapped_column(default=list)
     definition_version: Mapped[str] = mapped_column(String(40))
     matched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The plan's literal definition holds (all terms present) …
+    literal: Mapped[bool] = mapped_column(default=True)
+    # … and the text speaks of the place and topic (nlp.relevance); a Korean text naming the
+    # city only by the ambiguous 위해 is relevant without being literal.
+    relevant: Mapped[bool] = mapped_column(default=True)
 
 
 class SentimentResult(Base):

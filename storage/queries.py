@@ -26,6 +26,8 @@ class MatchedRow:
     published_at: dt.datetime | None
     story: str  # reprint cluster id, or the content hash before clustering ran
     source: str
+    literal: bool
+    relevant: bool
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class ItemRow:
     published_at: dt.datetime | None
     terms: list[str]
     story: str
+    literal: bool
+    relevant: bool
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,14 @@ def matched_documents(session: Session, indicator: str) -> list[MatchedRow]:
             Document.published_at,
             _story_key(),
             Source.name,
+            IndicatorMatch.literal,
+            IndicatorMatch.relevant,
         )
         .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
         .join(Source, Source.id == Document.source_id)
         .where(IndicatorMatch.indicator == indicator)
     )
-    return [MatchedRow(r[0], r[1], r[2], r[3]) for r in session.execute(stmt)]
+    return [MatchedRow(*r) for r in session.execute(stmt)]
 
 
 def matched_items(
@@ -111,6 +117,8 @@ def matched_items(
             Document.published_at,
             IndicatorMatch.terms,
             _story_key(),
+            IndicatorMatch.literal,
+            IndicatorMatch.relevant,
         )
         .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
         .join(Source, Source.id == Document.source_id)

@@ -48,6 +48,8 @@ class DocumentRecord:
 class MatchRecord:
     document_id: int
     terms: list[str]
+    literal: bool = True
+    relevant: bool = True
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ def replace_matches(
             "terms": m.terms,
             "definition_version": version,
             "matched_at": utcnow(),
+            "literal": m.literal,
+            "relevant": m.relevant,
         }
         for m in matches
     ]

@@ -65,8 +65,9 @@ def world() -> World:
     return build_world()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def site(world: World) -> Iterator[FixtureSite]:
+    """A fresh server per test: its hit counts (and first-hit faults) start from zero."""
     with FixtureSite(world) as running:
         yield running
 

@@ -13,6 +13,10 @@ from meiyu.fixturesite.corpus import World
 from pipelines.periods import previous_months
 from tests.conftest import REPO, run_meiyu
 
+RELEVANT_CELL = re.compile(
+    r'class="num relevant" data-indicator="(?P<ind>\w+)" data-period="(?P<p>[\d-]+)" '
+    r'data-relevant="(?P<n>\d+)"'
+)
 CELL = re.compile(
     r'class="num (?P<cls>count|month)" data-indicator="(?P<ind>\w+)" data-period="(?P<p>[\d-]+)" '
     r'data-items="(?P<items>\d+)" data-stories="(?P<stories>\d+)"'
@@ -59,6 +63,9 @@ def test_demo_report_counts_equal_the_planted_counts_and_reruns_change_nothing(
             assert int(shown[month]["stories"]) == planted_stories.get(month, 0), (ind, month)
         summary = next(c for c in cells if c["ind"] == ind and c["cls"] == "count")
         assert int(summary["items"]) == planted_items.get("2023-12", 0)
+        # the relevance check drops exactly the planted traps (Shanghai's 威海路 for a29)
+        relevant = {m["p"]: int(m["n"]) for m in RELEVANT_CELL.finditer(html) if m["ind"] == ind}
+        assert relevant == {m: manifest["relevant"][ind].get(m, 0) for m in window}
     # every month of every indicator in the database, not just the report's window
     stored = {(r[0], r[2]): (r[5], r[6]) for r in _values(db_url)}
     planted = {

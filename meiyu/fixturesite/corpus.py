@@ -89,6 +89,7 @@ class Article:
     published: dt.datetime  # aware, outlet's zone
     planted: frozenset[str]  # indicators whose literal definition the text meets
     story: str  # story id: reprints share it
+    relevant: frozenset[str] = frozenset()  # of those, the ones a reader would count
     page: str = "ok"  # ok | dead (404) | empty (no text) | undeclared (no charset anywhere)
 
     @property
@@ -121,18 +122,22 @@ class World:
     def manifest(self) -> dict[str, object]:
         """What was planted: per indicator and Asia/Shanghai month, items and distinct stories."""
         items: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        relevant: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         stories: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for a in self.articles:
             month = a.published.astimezone(REPORT_TZ).strftime("%Y-%m")
             for ind in a.planted:
                 items[ind][month] += 1
                 stories[ind][month].add(a.story)
+            for ind in a.relevant:
+                relevant[ind][month] += 1
         return {
             "documents": len(self.articles),
             "by_language": {
                 lang: sum(a.outlet.language == lang for a in self.articles) for lang in ("zh", "ko")
             },
             "items": {k: dict(sorted(v.items())) for k, v in sorted(items.items())},
+            "relevant": {k: dict(sorted(v.items())) for k, v in sorted(relevant.items())},
             "stories": {
                 k: {m: len(s) for m, s in sorted(v.items())} for k, v in sorted(stories.items())
             },
@@ -194,8 +199,16 @@ def build_world(seed: int = 2023, scale: float = 1.0) -> World:
         expected = pools.PLANTS[topic]
         if planted != expected:
             raise AssertionError(f"pool {topic!r} planted {set(planted)}, expected {set(expected)}")
+        relevant = planted - pools.NOT_RELEVANT.get(topic, frozenset())
         art = Article(
-            outlet, f"{lang}{serial:05d}", title, paras, when, planted, story or f"s{serial}"
+            outlet,
+            f"{lang}{serial:05d}",
+            title,
+            paras,
+            when,
+            planted,
+            story or f"s{serial}",
+            relevant,
         )
         articles.append(art)
         return art
@@ -275,6 +288,7 @@ def _reprint(
         later,
         original.planted,
         original.story,
+        original.relevant,
     )
     write_copy(copy)
 

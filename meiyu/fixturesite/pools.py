@@ -30,6 +30,9 @@ PLANTS: dict[str, frozenset[str]] = {
     "ko_general": frozenset(),
 }
 
+# Literal hits that a reader would not count: the relevance check must drop them.
+NOT_RELEVANT: dict[str, frozenset[str]] = {"weihai_road": frozenset({A29})}
+
 MIX: dict[str, list[tuple[str, float]]] = {
     "haibin": [
         ("a29_festival", 1.4),
