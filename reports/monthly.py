@@ -6,8 +6,8 @@ import base64
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -108,7 +108,7 @@ def build_monthly(
         series = value_series(session, key, version)
         this = series.get(period)
         n = this.n_items if this else 0
-        n_relevant = int(this.details.get("relevant", 0)) if this else 0
+        n_relevant = int(str(this.details.get("relevant", 0))) if this else 0
         prev, ago = _count_at(series, months[-2]), _count_at(series, year_ago)
         rows = [series.get(m) for m in months]
         counts = [None if (c := _count_at(series, m)) is None else float(c) for m in months]
