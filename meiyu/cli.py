@@ -237,6 +237,42 @@ def _compute(cfg: Config) -> None:
 
 
 @app.command()
+def assess(
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator key.")],
+    period: Annotated[str, typer.Option("--period", "-p", help="YYYY, YYYY-Qn or YYYY-MM.")],
+    baseline: Annotated[
+        str | None, typer.Option(help="Baseline period (default: the indicator's).")
+    ] = None,
+) -> None:
+    """Test the period against the baseline: 明显提升 / 无明显变化 / 明显下降."""
+    from pipelines.assess import assess as run_assess
+
+    cfg = state.config()
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        a = run_assess(s, cfg, indicator, period, baseline)
+    c = a.comparison
+    table = Table(title=f"{a.indicator} {a.name}：{a.period} 对比基线 {a.baseline}")
+    for col in ("", "条目数", "月数", "月均", "95% 区间（月均）"):
+        table.add_column(col, justify="right")
+    for label, k, months, (lo, hi) in (
+        (f"基线 {a.baseline}", a.baseline_count, a.baseline_months, a.baseline_interval),
+        (f"本期 {a.period}", a.current_count, a.current_months, a.current_interval),
+    ):
+        n = len(months)
+        table.add_row(label, str(k), str(n), f"{k / n:.2f}", f"{lo / n:.2f} – {hi / n:.2f}")
+    out.print(table)
+    lo, hi = c.ratio_interval
+    out.print(
+        f"率比（本期/基线）{c.ratio:.2f}，95% 区间 {lo:.2f} – {hi:.2f}；"
+        f"精确泊松检验 p = {c.p_value:.3g}"
+    )
+    if len(a.current_months) < 12:
+        out.print(f"（按同期月份比较：{', '.join(a.baseline_months)}）")
+    out.print(f"结论：[bold]{a.verdict}[/bold]")
+
+
+@app.command()
 def report(
     month: Annotated[str, typer.Option("--month", "-m", help="YYYY-MM")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),

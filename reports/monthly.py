@@ -13,8 +13,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from meiyu.config import Config, IndicatorConfig
+from meiyu.errors import MeiyuError
 from nlp.evaluate_relevance import EVAL_FILE as RELEVANCE_EVAL
+from pipelines.assess import assess
 from pipelines.periods import month_bounds, previous_months
+from pipelines.uncertainty import poisson_interval
 from reports.charts import trend_png
 from storage.queries import ItemRow, ValueRow, count_documents, matched_items, value_series
 
@@ -46,6 +49,8 @@ class IndicatorSection:
     items: int
     stories: int
     relevant: int  # of the month's items, those that speak of the place (nlp.relevance)
+    interval: tuple[float, float]  # exact Poisson 95% interval of the month's count
+    versus_baseline: str  # the plan's test for this month against the same month of the baseline
     previous: int | None
     year_ago: int | None
     headline: str
@@ -76,6 +81,17 @@ def _describe_rule(ind: IndicatorConfig) -> str:
         if len(groups) > 1
         else ("标题或正文包含 " + groups[0])
     )
+
+
+def _versus_baseline(session: Session, cfg: Config, key: str, period: str) -> str:
+    """'明显提升（率比 2.40，p = 0.01）' for the month against the baseline's same month."""
+    try:
+        a = assess(session, cfg, key, period)
+    except MeiyuError as exc:
+        return f"无法检验（{exc}）" if cfg.indicators[key].kind == "volume" else "需情感分析"
+    c = a.comparison
+    ratio = "—" if c.ratio != c.ratio else f"{c.ratio:.2f}"
+    return f"{a.verdict}（对比 {a.baseline_months[0]}：率比 {ratio}，p = {c.p_value:.2g}）"
 
 
 def _count_at(series: dict[str, ValueRow], month: str) -> int | None:
@@ -142,6 +158,8 @@ def build_monthly(
                 items=n,
                 stories=this.n_stories if this else 0,
                 relevant=n_relevant,
+                interval=poisson_interval(n),
+                versus_baseline=_versus_baseline(session, cfg, key, period),
                 previous=prev,
                 year_ago=ago,
                 headline=headline,

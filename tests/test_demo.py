@@ -80,6 +80,15 @@ def test_demo_report_counts_equal_the_planted_counts_and_reruns_change_nothing(
         manifest["items"][i].get("2023-12", 0) for i in ("a29", "a68", "a67")
     )
 
+    # the plan's test on the fixture world: a29 was planted rising from 2020 to 2023, a68 flat
+    cfg_args = ("--config", str(REPO / "meiyu.toml"), "assess", "--period", "2023")
+    rise = run_meiyu(*cfg_args, "--indicator", "a29", env=env)
+    flat = run_meiyu(*cfg_args, "--indicator", "a68", env=env)
+    assert rise.returncode == 0 and "结论：明显提升" in rise.stdout, rise.stdout + rise.stderr
+    assert flat.returncode == 0 and "结论：无明显变化" in flat.stdout, flat.stdout + flat.stderr
+    bad = run_meiyu(*cfg_args[:3], "--period", "2023-13", "--indicator", "a29", env=env)
+    assert bad.returncode == 2 and "--period: expected" in bad.stderr
+
     values_before = _values(db_url)
     second = run_meiyu("--config", str(REPO / "meiyu.toml"), "demo", "--out", str(out), env=env)
     assert second.returncode == 0, second.stderr

@@ -1,0 +1,65 @@
+"""Text-analysis throughput on this machine: literal matching vs the relevance check.
+
+    .venv/bin/python bench/nlp.py [--repeat 3]
+
+Runs over the fixture world's article texts (Chinese for a29/a68, Korean for a67) and prints
+documents/s and MB/s for the plan's literal match (the baseline, measured in the same run)
+and for the relevance decision (jieba + rules for Chinese, Kiwi for Korean).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from meiyu.fixturesite.corpus import build_world  # noqa: E402
+from nlp import relevance  # noqa: E402
+from nlp.matching import match_all_of  # noqa: E402
+
+TERMS = {
+    "a29": [["威海"], ["海鲜"]],
+    "a68": [["刘公岛"], ["海洋文化"]],
+    "a67": [["웨이하이", "위해시", "威海", "Weihai"]],
+}
+
+
+def rate(texts: list[str], fn: Callable[[str], object], repeat: int) -> tuple[float, float]:
+    fn(texts[0])  # warm-up: dictionaries and models load once
+    size = sum(len(t.encode("utf-8")) for t in texts) * repeat
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for text in texts:
+            fn(text)
+    seconds = time.perf_counter() - start
+    return len(texts) * repeat / seconds, size / seconds / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    world = build_world()
+    zh = [a.full_text for a in world.articles if a.outlet.language == "zh"]
+    ko = [a.full_text for a in world.articles if a.outlet.language == "ko"]
+    results = {}
+    cases = {
+        "zh literal (a29)": (zh, lambda t: match_all_of(t, TERMS["a29"])),
+        "zh relevance (a29, jieba + rules)": (zh, lambda t: relevance.chinese(t, TERMS["a29"])),
+        "ko literal (a67)": (ko, lambda t: match_all_of(t, TERMS["a67"])),
+        "ko relevance (a67, Kiwi)": (ko, lambda t: relevance.korean(t, TERMS["a67"], ["위해"])),
+    }
+    for name, (texts, fn) in cases.items():
+        docs, mb = rate(texts, fn, args.repeat)
+        results[name] = {"docs_per_s": round(docs, 1), "mb_per_s": round(mb, 3)}
+        print(f"{name:38s} {docs:10.1f} docs/s {mb:8.3f} MB/s  ({len(texts)} documents)")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
