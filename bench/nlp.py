@@ -58,6 +58,21 @@ def main() -> None:
         docs, mb = rate(texts, fn, args.repeat)
         results[name] = {"docs_per_s": round(docs, 1), "mb_per_s": round(mb, 3)}
         print(f"{name:38s} {docs:10.1f} docs/s {mb:8.3f} MB/s  ({len(texts)} documents)")
+    from nlp.sentiment import DEFAULT_MODELS, load
+
+    for lang, texts in (("ko", ko), ("zh", zh)):
+        if not DEFAULT_MODELS[lang].exists():
+            continue
+        model = load(lang)
+        sentences = [p for t in texts for p in t.split("\n") if p][:2000]
+        model.predict(sentences[:64])
+        start = time.perf_counter()
+        model.predict(sentences, batch_size=64)
+        rate_s = len(sentences) / (time.perf_counter() - start)
+        results[f"{lang} sentiment (shipped model, batch 64)"] = {
+            "sentences_per_s": round(rate_s, 1)
+        }
+        print(f"{lang} sentiment (shipped model, batch 64)  {rate_s:10.1f} sentences/s")
     print(json.dumps(results))
 
 

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, SourceConfig, load_config, parse_month
 from meiyu.errors import CrawlFailed, MeiyuError, UserError
+
+if TYPE_CHECKING:
+    from nlp.sentiment import SentimentModel
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="美誉 media-reputation monitor")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -206,6 +210,69 @@ def nlp_match(
     write_lines(match_rows(rows, ind.language, ind.all_of, ind.ambiguous), sys.stdout)
 
 
+@nlp_app.command("sentiment")
+def nlp_sentiment(
+    lang: Annotated[str, typer.Option("--lang", help="ko or zh (its shipped model).")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Hugging Face model id or local path instead.")
+    ] = None,
+) -> None:
+    """Read {"id","text"} lines; write {"id","label","scores"} lines (3 classes)."""
+    from meiyu.jsonl import read_requests, write_lines
+
+    if lang not in ("ko", "zh"):
+        raise UserError(f"--lang: expected ko or zh, got {lang!r}")
+    rows = read_requests(sys.stdin)
+    scorer = _sentiment_model(model or lang)
+    scored = scorer.predict([r["text"] for r in rows]) if rows else []
+    write_lines(
+        (
+            {"id": r["id"], "label": s.label, "scores": s.scores}
+            for r, s in zip(rows, scored, strict=True)
+        ),
+        sys.stdout,
+    )
+
+
+def _sentiment_model(name: str) -> SentimentModel:
+    from nlp.sentiment import load
+
+    try:
+        return load(name)
+    except OSError as exc:
+        raise UserError(
+            f"sentiment model {name!r} cannot be loaded: {exc}".splitlines()[0]
+        ) from None
+
+
+@nlp_app.command("train-sentiment")
+def nlp_train_sentiment(
+    lang: Annotated[str, typer.Option("--lang", help="ko or zh.")],
+    data: Annotated[Path, typer.Option("--data", help="Review corpus folder (../shared/data/…).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
+    epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 3,
+    reviews: Annotated[int, typer.Option(help="Review rows sampled for training.")] = 60000,
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 13,
+) -> None:
+    """Train the tokenizer and small transformer from scratch; write the model and evaluation."""
+    from nlp.train_sentiment import train
+
+    if lang not in ("ko", "zh"):
+        raise UserError(f"--lang: expected ko or zh, got {lang!r}")
+    if not data.is_dir():
+        raise UserError(f"--data: {data} is not a folder")
+    ev = train(lang, data, out_dir, epochs=epochs, reviews=reviews, seed=seed)
+    out.print(
+        json.dumps(
+            {k: ev[k] for k in ("review_test", "domain_heldout")},
+            indent=1,
+            ensure_ascii=False,
+            default=str,
+        )[:3000]
+    )
+    out.print(f"model written: {out_dir} ({ev['training']['seconds']} s)")
+
+
 @app.command()
 def compute() -> None:
     """Match documents to indicators and recompute the monthly series (idempotent)."""
@@ -215,6 +282,7 @@ def compute() -> None:
 
 def _compute(cfg: Config) -> None:
     from pipelines.aggregate import aggregate_all
+    from pipelines.analyze import analyze_all
     from pipelines.match import match_all
     from pipelines.reprints import cluster_all
 
@@ -225,6 +293,8 @@ def _compute(cfg: Config) -> None:
         + ", ".join(f"{c.language} {c.documents} documents in {c.clusters}" for c in clusters)
     )
     matches = {m.indicator: m for m in match_all(cfg, sessions)}
+    for a in analyze_all(cfg, sessions):
+        out.print(f"sentiment {a.indicator}: {a.scored} items scored with {a.model_id}")
     table = Table(title="indicators")
     for col in ("indicator", "scanned", "matched", "months", "undated"):
         table.add_column(col, justify="right")

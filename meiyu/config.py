@@ -147,6 +147,9 @@ class IndicatorConfig(_Strict):
     # Name forms too ambiguous for the literal count (Korean bare 위해 = for / harm / Weihai):
     # they count only where the language analyser reads them as the place.
     ambiguous: list[str] = []
+    # positive_share: a Hugging Face model id or local path (default: the shipped model of
+    # the indicator's language, nlp/models/<lang>-sentiment).
+    sentiment_model: str | None = None
     # What search sources are asked; default: the first term of each group, space-joined,
     # or, for a single group, each of its terms (the name forms of a place).
     queries: list[str] | None = None

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, IndicatorConfig
 from pipelines.periods import month_key
+from pipelines.uncertainty import wilson_interval
 from storage.db import transaction
-from storage.queries import matched_documents
+from storage.queries import matched_documents, sentiment_labels
 from storage.writes import ValueRecord, delete_stale_values, upsert_values
 
 
@@ -52,6 +53,16 @@ def monthly_values(
         items[month] += 1
         stories[month].add(row.story)
         per_source[month][row.source] += 1
+    tone: dict[str, Counter[str]] = defaultdict(Counter)
+    mid = None
+    from pipelines.analyze import model_available, model_for, model_id
+
+    if model_available(ind):
+        mid = model_id(model_for(ind))
+        labels = sentiment_labels(session, key, mid)
+        for row in matched_documents(session, key):
+            if row.relevant and row.published_at is not None and row.document_id in labels:
+                tone[month_key(row.published_at, cfg.tz)][labels[row.document_id]] += 1
     version = ind.version()
     values = [
         ValueRecord(
@@ -59,18 +70,40 @@ def monthly_values(
             period_type="month",
             period=month,
             definition_version=version,
-            value=float(items[month]) if ind.kind == "volume" else None,
+            value=float(items[month]) if ind.kind == "volume" else _share(tone[month]),
             n_items=items[month],
             n_stories=len(stories[month]),
             details={
                 "per_source": dict(sorted(per_source[month].items())),
                 "relevant": relevant[month],
                 "relevant_stories": len(relevant_stories[month]),
+                **_tone_details(tone[month], mid),
             },
         )
         for month in sorted(set(items) | set(relevant))
     ]
     return values, undated
+
+
+def _share(counts: Counter[str]) -> float | None:
+    n = sum(counts.values())
+    return counts["positive"] / n if n else None
+
+
+def _tone_details(counts: Counter[str], mid: str | None) -> dict[str, object]:
+    """Positive / neutral / negative counts of the scored items, the share's Wilson 95%."""
+    if mid is None:
+        return {}
+    n = sum(counts.values())
+    lo, hi = wilson_interval(counts["positive"], n)
+    return {
+        "sentiment_model": mid,
+        "scored": n,
+        "positive": counts["positive"],
+        "neutral": counts["neutral"],
+        "negative": counts["negative"],
+        "share_interval": [round(lo, 4), round(hi, 4)] if n else None,
+    }
 
 
 def aggregate_all(cfg: Config, sessions: sessionmaker[Session]) -> list[AggregateSummary]:

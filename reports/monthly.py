@@ -83,6 +83,33 @@ def _describe_rule(ind: IndicatorConfig) -> str:
     )
 
 
+def _tone_text(this: ValueRow | None) -> str:
+    """The tone behind a volume: how the model scored the month's relevant items."""
+    d = this.details if this else {}
+    scored = int(str(d.get("scored", 0)))
+    if not scored:
+        return ""
+    return (
+        f"；语气（情感模型，{scored} 条相关条目）：正面 {d.get('positive')}、"
+        f"中性 {d.get('neutral')}、负面 {d.get('negative')}"
+    )
+
+
+def _share_headline(this: ValueRow | None, n: int, n_relevant: int) -> str:
+    d = this.details if this else {}
+    scored = int(str(d.get("scored", 0)))
+    head = f"本月含“威海”韩文名称的条目 {n} 条，经相关性校验确指威海的 {n_relevant} 条"
+    if not this or this.value is None or not scored:
+        return head + "；正面占比需情感分析，本月无已评分条目"
+    interval = d.get("share_interval") or [0.0, 1.0]
+    lo, hi = (float(str(x)) for x in interval)  # type: ignore[attr-defined]
+    return (
+        f"{head}；其中 {scored} 条经情感模型评分：正面 {d.get('positive')}、中性 "
+        f"{d.get('neutral')}、负面 {d.get('negative')}，正面占比 {this.value:.0%}"
+        f"（Wilson 95% 区间 {lo:.0%}–{hi:.0%}）"
+    )
+
+
 def _versus_baseline(session: Session, cfg: Config, key: str, period: str) -> str:
     """'明显提升（率比 2.40，p = 0.01）' for the month against the baseline's same month."""
     try:
@@ -132,14 +159,11 @@ def build_monthly(
             headline = (
                 f"本月 {n} 条（去重后 {this.n_stories if this else 0} 个独立报道；"
                 f"经相关性校验 {n_relevant} 条）；"
-                f"环比 {_change(n, prev)}；同比 {_change(n, ago)}"
+                f"环比 {_change(n, prev)}；同比 {_change(n, ago)}" + _tone_text(this)
             )
             ylabel = "条目数"
         else:
-            headline = (
-                f"本月含“威海”韩文名称的条目 {n} 条，经相关性校验确指威海的 {n_relevant} 条；"
-                f"正面占比需情感分析，尚未计算（情感模型接入前只报告条目数）"
-            )
+            headline = _share_headline(this, n, n_relevant)
             ylabel = "韩文条目数"
         png = trend_png(
             f"{key} {ind.name} · 近{len(months)}个月", months, counts, ylabel, highlight=period

@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from storage.models import CrawlRun, Document, IndicatorMatch, IndicatorValue, Source
+from storage.models import (
+    CrawlRun,
+    Document,
+    IndicatorMatch,
+    IndicatorValue,
+    SentimentResult,
+    Source,
+)
 
 
 @dataclass(frozen=True)
@@ -183,3 +190,11 @@ def source_status(session: Session) -> list[SourceStatus]:
             )
         )
     return out
+
+
+def sentiment_labels(session: Session, target: str, model_id: str) -> dict[int, str]:
+    """document id → label, for one indicator (target) and model."""
+    stmt = select(SentimentResult.document_id, SentimentResult.label).where(
+        SentimentResult.target == target, SentimentResult.model_id == model_id
+    )
+    return {doc: label for doc, label in session.execute(stmt)}

@@ -17,6 +17,7 @@ from storage.models import (
     IndicatorMatch,
     IndicatorValue,
     Mention,
+    SentimentResult,
     Source,
     VolumeProbe,
     utcnow,
@@ -243,4 +244,28 @@ def record_volume_probe(
             index_elements=["source", "query", "window_start", "window_end"],
             set_={"reported_total": reported_total, "probed_at": utcnow(), "indicator": indicator},
         )
+    )
+
+
+def record_sentiment(
+    session: Session,
+    document_id: int,
+    model_id: str,
+    target: str,
+    label: str,
+    scores: dict[str, float],
+    evidence: str,
+) -> None:
+    stmt = _insert(session, SentimentResult).values(
+        document_id=document_id,
+        model_id=model_id,
+        target=target,
+        label=label,
+        score=scores.get("positive", 0.0),
+        probabilities=scores,
+        evidence=evidence,
+        created_at=utcnow(),
+    )
+    session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["document_id", "model_id", "target"])
     )

@@ -80,6 +80,26 @@ def test_demo_report_counts_equal_the_planted_counts_and_reruns_change_nothing(
         manifest["items"][i].get("2023-12", 0) for i in ("a29", "a68", "a67")
     )
 
+    # a67's positive share comes from the shipped model, over the relevant Korean items
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        share, details = conn.execute(
+            text(
+                "SELECT value, details FROM indicator_values WHERE indicator = 'a67' "
+                "AND period = '2023-12'"
+            )
+        ).one()
+        scored = conn.execute(
+            text("SELECT count(*) FROM sentiment_results WHERE target = 'a67'")
+        ).scalar_one()
+    engine.dispose()
+    details = json.loads(details) if isinstance(details, str) else details
+    assert scored == sum(manifest["relevant"]["a67"].values())
+    assert share is not None and 0 <= share <= 1
+    assert details["scored"] == manifest["relevant"]["a67"]["2023-12"]
+    assert details["positive"] + details["neutral"] + details["negative"] == details["scored"]
+    assert f"正面占比 {share:.0%}" in html
+
     # the plan's test on the fixture world: a29 was planted rising from 2020 to 2023, a68 flat
     cfg_args = ("--config", str(REPO / "meiyu.toml"), "assess", "--period", "2023")
     rise = run_meiyu(*cfg_args, "--indicator", "a29", env=env)

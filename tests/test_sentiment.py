@@ -1,0 +1,78 @@
+"""The shipped Korean sentiment model: loads offline through transformers, keeps the figures
+written beside it (evaluation gate), and `meiyu nlp sentiment` follows its JSON-lines contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nlp import corpus
+from nlp.resources import MODELS
+from nlp.sentiment import LABELS, load
+from nlp.train_sentiment import L2I, figures
+from tests.conftest import REPO
+
+MODEL = MODELS / "ko-sentiment"
+EVALUATION = json.loads((MODEL / "evaluation.json").read_text(encoding="utf-8"))
+
+
+def test_model_loads_offline_through_transformers() -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(MODEL, local_files_only=True)
+    AutoTokenizer.from_pretrained(MODEL, local_files_only=True)
+    assert [model.config.id2label[i] for i in range(3)] == list(LABELS)
+    assert sum((MODEL / f).stat().st_size for f in os.listdir(MODEL)) < 25 * 2**20
+
+
+def test_heldout_figures_hold() -> None:
+    """Recomputed on the in-domain held-out rows: never worse than the recorded figures."""
+    rows = corpus.load("ko", "heldout")
+    scored = load("ko").predict([r.text for r in rows])
+    got = figures(
+        [L2I[r.label] for r in rows], [[s.scores[label] for label in LABELS] for s in scored]
+    )
+    recorded = EVALUATION["domain_heldout"]
+    assert got["n"] == recorded["n"]
+    assert got["macro_f1"] >= recorded["macro_f1"] - 1e-3
+    assert got["pos_vs_neg_accuracy"] >= recorded["pos_vs_neg_accuracy"] - 1e-3
+
+
+def _run(args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")}
+    return subprocess.run(
+        [sys.executable, "-m", "meiyu.cli", "--config", str(REPO / "meiyu.toml"), *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_nlp_sentiment_contract() -> None:
+    lines = (
+        '{"id": 7, "text": "웨이하이 해변 축제에 한국 관광객이 몰려 큰 인기를 끌었다"}\n'
+        '{"id": "b", "text": "웨이하이 인근 해상에서 어선이 침몰해 선원 5명이 실종됐다"}\n'
+    )
+    proc = _run(["nlp", "sentiment", "--lang", "ko"], lines)
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["id"] for o in out] == [7, "b"]
+    for o in out:
+        assert set(o) == {"id", "label", "scores"} and o["label"] in LABELS
+        assert set(o["scores"]) == set(LABELS)
+        assert sum(o["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert o["label"] == max(o["scores"], key=o["scores"].get)
+    bad = _run(["nlp", "sentiment", "--lang", "ko"], '{"id": 1, "text": "좋다"}\nnot json\n')
+    assert bad.returncode == 2 and "line 2" in bad.stderr and bad.stdout == ""
+    missing = _run(
+        ["nlp", "sentiment", "--lang", "ko", "--model", "/no/such/model"],
+        '{"id": 1, "text": "좋다"}\n',
+    )
+    assert missing.returncode == 2 and "cannot be loaded" in missing.stderr
