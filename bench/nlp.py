@@ -58,10 +58,10 @@ def main() -> None:
         docs, mb = rate(texts, fn, args.repeat)
         results[name] = {"docs_per_s": round(docs, 1), "mb_per_s": round(mb, 3)}
         print(f"{name:38s} {docs:10.1f} docs/s {mb:8.3f} MB/s  ({len(texts)} documents)")
-    from nlp.sentiment import DEFAULT_MODELS, load
+    from nlp.sentiment import load, shipped
 
     for lang, texts in (("ko", ko), ("zh", zh)):
-        if not DEFAULT_MODELS[lang].exists():
+        if not shipped(lang):
             continue
         model = load(lang)
         sentences = [p for t in texts for p in t.split("\n") if p][:2000]

@@ -21,6 +21,11 @@ LABELS = ("negative", "neutral", "positive")
 DEFAULT_MODELS = {"ko": MODELS / "ko-sentiment", "zh": MODELS / "zh-sentiment"}
 
 
+def shipped(language: str) -> bool:
+    """Whether the language's model is installed (complete, not a folder mid-training)."""
+    return (DEFAULT_MODELS[language] / "config.json").exists()
+
+
 @dataclass(frozen=True)
 class Scored:
     label: str

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,7 +148,6 @@ def train(
     examples = data.train + domain_train * domain_repeat
     random.Random(seed).shuffle(examples)
 
-    out.mkdir(parents=True, exist_ok=True)
     wp = BertWordPieceTokenizer(lowercase=False, strip_accents=False, clean_text=True)
     wp.train_from_iterator(
         (t for t, _ in data.train + domain_train),
@@ -298,11 +298,17 @@ def train(
     probs([(t, 0) for t in sample])
     evaluation["inference_sentences_per_s"] = round(len(sample) / (time.monotonic() - t0), 1)
 
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "evaluation.json").write_text(
+    # Written beside, then moved into place: a half-written model is never picked up.
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
+    (partial / "evaluation.json").write_text(
         json.dumps(evaluation, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    write_card(out)
     return evaluation
 
 

@@ -87,7 +87,8 @@ def analyze_indicator(
 
 
 def model_available(ind: IndicatorConfig) -> bool:
-    return ind.sentiment_model is not None or Path(model_for(ind)).exists()
+    """A configured model, or a complete shipped one (a folder being trained is not)."""
+    return ind.sentiment_model is not None or (Path(model_for(ind)) / "config.json").exists()
 
 
 def analyze_all(cfg: Config, sessions: sessionmaker[Session]) -> list[AnalyzeSummary]:
