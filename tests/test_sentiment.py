@@ -1,5 +1,5 @@
-"""The shipped Korean sentiment model: loads offline through transformers, keeps the figures
-written beside it (evaluation gate), and `meiyu nlp sentiment` follows its JSON-lines contract."""
+"""The shipped sentiment models: load offline through transformers, keep the figures written
+beside them (evaluation gate), and `meiyu nlp sentiment` follows its JSON-lines contract."""
 
 from __future__ import annotations
 
@@ -16,27 +16,36 @@ from nlp.sentiment import LABELS, load
 from nlp.train_sentiment import L2I, figures
 from tests.conftest import REPO
 
-MODEL = MODELS / "ko-sentiment"
-EVALUATION = json.loads((MODEL / "evaluation.json").read_text(encoding="utf-8"))
+LANGUAGES = ["ko", "zh"]
 
 
-def test_model_loads_offline_through_transformers() -> None:
+def _evaluation(language: str) -> dict[str, object]:
+    path = MODELS / f"{language}-sentiment" / "evaluation.json"
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_model_loads_offline_through_transformers(language: str) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(MODEL, local_files_only=True)
-    AutoTokenizer.from_pretrained(MODEL, local_files_only=True)
+    folder = MODELS / f"{language}-sentiment"
+    model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
+    AutoTokenizer.from_pretrained(folder, local_files_only=True)
     assert [model.config.id2label[i] for i in range(3)] == list(LABELS)
-    assert sum((MODEL / f).stat().st_size for f in os.listdir(MODEL)) < 25 * 2**20
+    assert sum((folder / f).stat().st_size for f in os.listdir(folder)) < 25 * 2**20
+    assert (folder / "MODEL_CARD.md").exists()
 
 
-def test_heldout_figures_hold() -> None:
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_heldout_figures_hold(language: str) -> None:
     """Recomputed on the in-domain held-out rows: never worse than the recorded figures."""
-    rows = corpus.load("ko", "heldout")
-    scored = load("ko").predict([r.text for r in rows])
+    rows = corpus.load(language, "heldout")
+    scored = load(language).predict([r.text for r in rows])
     got = figures(
         [L2I[r.label] for r in rows], [[s.scores[label] for label in LABELS] for s in scored]
     )
-    recorded = EVALUATION["domain_heldout"]
+    recorded = _evaluation(language)["domain_heldout"]
+    assert isinstance(recorded, dict)
     assert got["n"] == recorded["n"]
     assert got["macro_f1"] >= recorded["macro_f1"] - 1e-3
     assert got["pos_vs_neg_accuracy"] >= recorded["pos_vs_neg_accuracy"] - 1e-3
