@@ -353,8 +353,11 @@ def write_card(out: Path) -> Path:
 
     def row(name: str, f: dict[str, Any]) -> str:
         pn = f.get("pos_vs_neg_accuracy")
+        # Binary review sets have no neutral gold rows: a three-class macro-F1 means nothing.
+        has_neutral = sum(f["confusion"]["rows_gold_cols_pred"][1]) > 0
+        mf1 = f"{f['macro_f1']:.3f}" if has_neutral else "—"
         return (
-            f"| {name} | {f['n']} | {f['accuracy']:.3f} | {f['macro_f1']:.3f} | "
+            f"| {name} | {f['n']} | {f['accuracy']:.3f} | {mf1} | "
             f"{'—' if pn is None else f'{pn:.3f}'} |"
         )
 
