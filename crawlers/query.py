@@ -38,6 +38,22 @@ class Query:
             end = start - dt.timedelta(days=1)
         return out
 
+    def halves(self) -> tuple[Query, Query] | None:
+        """The window's days in two halves (newer first); None for a single day."""
+        if self.since >= self.until:
+            return None
+        mid = self.since + (self.until - self.since) // 2
+        newer = Query(
+            self.indicator,
+            self.text,
+            self.language,
+            mid + dt.timedelta(days=1),
+            self.until,
+            self.timezone,
+        )
+        older = Query(self.indicator, self.text, self.language, self.since, mid, self.timezone)
+        return newer, older
+
     def as_dict(self) -> dict[str, str]:
         return {
             "indicator": self.indicator,

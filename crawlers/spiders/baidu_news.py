@@ -16,7 +16,6 @@ momentary block: the search page itself is asked again.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -38,20 +37,9 @@ HEADERS = {
 
 
 def split_query(query: Query) -> tuple[Query, Query] | None:
-    """The slice's days in two halves; None for a single day."""
-    if query.since >= query.until:
-        return None
-    mid = query.since + (query.until - query.since) // 2
-    first = Query(query.indicator, query.text, query.language, query.since, mid, query.timezone)
-    second = Query(
-        query.indicator,
-        query.text,
-        query.language,
-        mid + dt.timedelta(days=1),
-        query.until,
-        query.timezone,
-    )
-    return first, second
+    """The slice's days in two halves, older first; None for a single day."""
+    halves = query.halves()
+    return None if halves is None else (halves[1], halves[0])
 
 
 class BaiduNewsSpider(SearchSpider):

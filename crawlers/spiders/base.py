@@ -330,6 +330,19 @@ class SearchSpider(ArticleSpider):
         if nxt is not None and page < self.max_pages:
             yield nxt
 
+    def split_window(self, query: Query, why: str) -> tuple[Query, ...]:
+        """For engines that cap results per window: the two halves to ask instead, or, for a
+        single day that is still capped, nothing (logged and counted, not silently lost)."""
+        halves = query.halves()
+        if halves is None:
+            self.crawler.stats.inc_value("meiyu/capped_windows")
+            self.logger.warning(
+                "%s: %r on %s %s; the rest is out of reach", self.name, query.text, query.since, why
+            )
+            return ()
+        self.crawler.stats.inc_value("meiyu/slices_split")
+        return halves
+
     def keep(self, mention: Mention, query: Query) -> bool:
         """Whether a hit belongs to the query's window (for engines that cannot filter by date:
         a hit with a readable date outside [start, end) is dropped)."""

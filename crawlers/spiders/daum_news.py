@@ -72,20 +72,7 @@ class DaumNewsSpider(SearchSpider):
             yield from self.split(query)
 
     def split(self, query: Query) -> Iterator[Request]:
-        if query.since >= query.until:
-            self.crawler.stats.inc_value("meiyu/capped_windows")
-            self.logger.warning(
-                "%s: %r on %s has more than %d pages; the rest is out of reach",
-                self.name,
-                query.text,
-                query.since,
-                self.max_pages,
-            )
-            return
-        self.crawler.stats.inc_value("meiyu/slices_split")
-        mid = query.since + (query.until - query.since) // 2
-        for since, until in ((mid + dt.timedelta(days=1), query.until), (query.since, mid)):
-            half = Query(query.indicator, query.text, query.language, since, until, query.timezone)
+        for half in self.split_window(query, f"has more than {self.max_pages} pages"):
             yield self.search_request(self.page_url(half, 1), half, 1)
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:

@@ -67,20 +67,7 @@ class GoogleNewsSpider(SearchSpider):
             yield from self.split(query)
 
     def split(self, query: Query) -> Iterator[Request]:
-        if query.since >= query.until:
-            self.crawler.stats.inc_value("meiyu/capped_windows")
-            self.logger.warning(
-                "%s: %r on %s fills the feed (%d items); the rest is out of reach",
-                self.name,
-                query.text,
-                query.since,
-                CAP,
-            )
-            return
-        self.crawler.stats.inc_value("meiyu/slices_split")
-        mid = query.since + (query.until - query.since) // 2
-        for since, until in ((mid + dt.timedelta(days=1), query.until), (query.since, mid)):
-            half = Query(query.indicator, query.text, query.language, since, until, query.timezone)
+        for half in self.split_window(query, f"fills the feed ({CAP} items)"):
             yield self.search_request(self.feed_url(half), half, 1)
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:

@@ -16,7 +16,6 @@ URL is where they lead (the article's rel=canonical), also when the article page
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -96,20 +95,7 @@ class SogouWeixinSpider(SearchSpider):
             yield from self.split(query)
 
     def split(self, query: Query) -> Iterator[Request]:
-        if query.since >= query.until:
-            self.crawler.stats.inc_value("meiyu/capped_windows")
-            self.logger.warning(
-                "%s: %r on %s has more than %d pages; the rest is out of reach",
-                self.name,
-                query.text,
-                query.since,
-                self.last_page,
-            )
-            return
-        self.crawler.stats.inc_value("meiyu/slices_split")
-        mid = query.since + (query.until - query.since) // 2
-        for since, until in ((mid + dt.timedelta(days=1), query.until), (query.since, mid)):
-            half = Query(query.indicator, query.text, query.language, since, until, query.timezone)
+        for half in self.split_window(query, f"has more than {self.last_page} pages"):
             yield self._request(half, 1)
 
     def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention:
