@@ -115,7 +115,11 @@ def _versus_baseline(session: Session, cfg: Config, key: str, period: str) -> st
     try:
         a = assess(session, cfg, key, period)
     except MeiyuError as exc:
-        return f"无法检验（{exc}）" if cfg.indicators[key].kind == "volume" else "需情感分析"
+        return (
+            f"无法检验（{exc}）"
+            if cfg.indicators[key].kind == "volume"
+            else "占比的基线检验尚未实现"
+        )
     c = a.comparison
     ratio = "—" if c.ratio != c.ratio else f"{c.ratio:.2f}"
     return f"{a.verdict}（对比 {a.baseline_months[0]}：率比 {ratio}，p = {c.p_value:.2g}）"
