@@ -41,16 +41,7 @@ SOURCE = {
 
 
 def _ask(world: World, url: str, hit: int = 2) -> Page:
-    parts = urlsplit(url)
-    request = FixtureRequest(
-        url=url,
-        host=parts.hostname or "",
-        path=parts.path,
-        params=parse_qs(parts.query, keep_blank_values=True),
-        headers={},
-        hit=hit,
-    )
-    page = responder.respond(world, request)
+    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
     assert page is not None
     return page
 

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,16 +42,7 @@ def _spider(language: str, slice_days: int = 31) -> GdeltSpider:
 
 
 def _ask(world: World, url: str, hit: int = 2) -> Page:
-    parts = urlsplit(url)
-    request = FixtureRequest(
-        url=url,
-        host=parts.hostname or "",
-        path=parts.path,
-        params=parse_qs(parts.query, keep_blank_values=True),
-        headers={},
-        hit=hit,
-    )
-    page = responder.respond(world, request)
+    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
     assert page is not None
     return page
 

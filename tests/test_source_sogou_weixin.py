@@ -70,16 +70,7 @@ def _query(text_: str, since: dt.date = WINDOW[0], until: dt.date = WINDOW[1]) -
 
 def _ask(world: World, url: str, hit: int = 2) -> Page:
     url = url.replace(" ", "%20")
-    parts = urlsplit(url)
-    request = FixtureRequest(
-        url=url,
-        host=parts.hostname or "",
-        path=parts.path,
-        params=parse_qs(parts.query, keep_blank_values=True),
-        headers={},
-        hit=hit,
-    )
-    page = responder.respond(world, request)
+    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
     assert page is not None
     return page
 

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from meiyu.fixturesite.corpus import Page, World, build_world
 from meiyu.fixturesite.sources import FixtureRequest, responders
@@ -51,14 +51,8 @@ class FixtureSite:
                 if parts.path == "/robots.txt":
                     page = Page(b"User-agent: *\nAllow: /\n", "text/plain")
                 elif host in site.responders:
-                    request = FixtureRequest(
-                        url=url,
-                        host=host,
-                        path=parts.path,
-                        params=parse_qs(parts.query, keep_blank_values=True),
-                        headers={k.lower(): v for k, v in self.headers.items()},
-                        hit=hit,
-                    )
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    request = FixtureRequest.from_url(url, hit=hit, headers=headers)
                     page = site.responders[host](site.world, request)
                 else:
                     page = site.world.pages.get((host, path)) or site.world.pages.get(

@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from meiyu.fixturesite.corpus import Page, World
 
@@ -38,6 +39,21 @@ class FixtureRequest:
     params: dict[str, list[str]]  # parsed query string (parse_qs, blank values kept)
     headers: dict[str, str]
     hit: int  # how many times this exact URL has been requested, this one included (1, 2, …)
+
+    @classmethod
+    def from_url(
+        cls, url: str, hit: int = 1, headers: dict[str, str] | None = None
+    ) -> FixtureRequest:
+        """The request as the server sees it: absolute URL split, query string parsed."""
+        parts = urlsplit(url)
+        return cls(
+            url=url,
+            host=parts.hostname or "",
+            path=parts.path,
+            params=parse_qs(parts.query, keep_blank_values=True),
+            headers=headers or {},
+            hit=hit,
+        )
 
 
 Responder = Callable[[World, FixtureRequest], "Page | None"]
