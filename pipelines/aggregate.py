@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, IndicatorConfig
+from pipelines.analyze import model_available, model_for, model_id
 from pipelines.periods import month_key
 from pipelines.uncertainty import wilson_interval
 from storage.db import transaction
@@ -39,6 +40,9 @@ def monthly_values(
     stories: dict[str, set[str]] = defaultdict(set)
     relevant_stories: dict[str, set[str]] = defaultdict(set)
     per_source: dict[str, Counter[str]] = defaultdict(Counter)
+    tone: dict[str, Counter[str]] = defaultdict(Counter)  # sentiment of the relevant items
+    mid = model_id(model_for(ind)) if model_available(ind) else None
+    labels = sentiment_labels(session, key, mid) if mid else {}
     undated = 0
     for row in matched_documents(session, key):
         if row.published_at is None:
@@ -48,21 +52,13 @@ def monthly_values(
         if row.relevant:
             relevant[month] += 1
             relevant_stories[month].add(row.story)
+            if row.document_id in labels:
+                tone[month][labels[row.document_id]] += 1
         if not row.literal:
             continue
         items[month] += 1
         stories[month].add(row.story)
         per_source[month][row.source] += 1
-    tone: dict[str, Counter[str]] = defaultdict(Counter)
-    mid = None
-    from pipelines.analyze import model_available, model_for, model_id
-
-    if model_available(ind):
-        mid = model_id(model_for(ind))
-        labels = sentiment_labels(session, key, mid)
-        for row in matched_documents(session, key):
-            if row.relevant and row.published_at is not None and row.document_id in labels:
-                tone[month_key(row.published_at, cfg.tz)][labels[row.document_id]] += 1
     version = ind.version()
     values = [
         ValueRecord(

@@ -8,6 +8,7 @@ the result is stored with the model's id, so a new model adds results, never rew
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,15 @@ def model_id(name_or_path: str | Path) -> str:
     path = Path(name_or_path)
     weights = path / "model.safetensors"
     if weights.exists():
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-        return f"{path.name}@{digest}"
+        stat = weights.stat()
+        return f"{path.name}@{_weights_digest(weights, stat.st_size, stat.st_mtime_ns)}"
     return str(name_or_path)
+
+
+@functools.cache
+def _weights_digest(weights: Path, size: int, mtime_ns: int) -> str:
+    """Hashed once per file version (size and mtime are part of the cache key)."""
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
 
 
 def model_for(ind: IndicatorConfig) -> str:
