@@ -181,3 +181,48 @@ class IndicatorValue(Base):
     n_stories: Mapped[int]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class JobRun(Base):
+    """One firing of a scheduled job. The unique (job_id, slot) row is the lock: of two
+    schedulers on one database, only the one that inserts it runs that firing."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(100))
+    slot: Mapped[dt.datetime]  # the scheduled fire time this run stands for
+    holder: Mapped[str] = mapped_column(String(200), default="")  # host:pid of the scheduler
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(
+        String(20), default="running"
+    )  # running|ok|failed|abandoned
+    # step, done, total, message: what the running job says it is doing (`meiyu status`)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Alert(Base):
+    """An early warning (舆情预警): one episode of an unusual day, keyed so re-detection
+    finds the same row instead of raising the alert again."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("rule", "indicator", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(40))  # negative_spike | share_drop | volume_surge
+    indicator: Mapped[str] = mapped_column(String(40))
+    period_start: Mapped[str] = mapped_column(String(10))  # local day (or ISO week) it began
+    period_end: Mapped[str] = mapped_column(String(10))
+    observed: Mapped[float] = mapped_column(Float)  # what was seen (count or share)
+    expected: Mapped[float] = mapped_column(Float)  # what the trailing window led to expect
+    p_value: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)  # the Chinese text sent to the channels
+    # the items that caused it: [{"document_id", "url", "title", "published_at", "label"}]
+    items: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    detected_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # per channel name: {"status": "sent"|"failed", "at": iso time, "error": one line}
+    deliveries: Mapped[dict[str, Any]] = mapped_column(default=dict)
