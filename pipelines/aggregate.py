@@ -1,26 +1,44 @@
-"""Batch stage: monthly series per indicator, written to indicator_values (recompute = same rows).
+"""Batch stage: every indicator's series per day, ISO week, month, quarter and year (local time,
+Asia/Shanghai), written to indicator_values (a recompute writes the same rows).
 
-a29/a68 (kind "volume"): value = matched items in the month. Reprints under other URLs are
-items too (the plan counts items); distinct stories (same body fingerprint) are kept beside.
-a67 (kind "positive_share"): the share needs sentiment, which is not computed yet, so value
-stays empty and n_items holds the month's matched Korean items.
-Beside the literal count, details["relevant"] counts the items that speak of the place
-(nlp.relevance: not 威海路, not "~을 위해"), and details["relevant_stories"] their stories.
+a29/a68 (kind "volume"): value = matched items (the plan counts items: reprints under other URLs
+count); distinct stories (reprint clusters) beside, with the exact Poisson 95% interval of the
+count. a67 (kind "positive_share"): value = positive / scored among the relevant items, with its
+Wilson 95% interval and, where the model's held-out confusion matrix is known, the share
+corrected for classifier error (pipelines.correction).
+Beside every value: relevant items (nlp.relevance: not 威海路, not "~을 위해"), per-source
+counts, the tone of the relevant items, the search engines' own totals for windows inside the
+period, and coverage: all dated documents of the same language and sources in the period, so
+that a rise in crawling is not read as a rise in reputation.
+Each value carries its definition version (terms, sources, kind, and for shares the model id):
+a change of definition starts a new series and leaves the old one as it was.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, IndicatorConfig
 from pipelines.analyze import model_available, model_for, model_id
-from pipelines.periods import month_key
-from pipelines.uncertainty import wilson_interval
+from pipelines.correction import ShareCorrector, load_confusion
+from pipelines.periods import PERIOD_TYPES, local_day, period_end, period_keys, period_start
+from pipelines.uncertainty import poisson_interval, wilson_interval
 from storage.db import transaction
-from storage.queries import matched_documents, sentiment_labels
+from storage.queries import (
+    ProbeRow,
+    matched_documents,
+    published_slots,
+    sentiment_labels,
+    volume_probes,
+)
 from storage.writes import ValueRecord, delete_stale_values, upsert_values
 
 
@@ -30,55 +48,147 @@ class AggregateSummary:
     months: int
     items: int
     undated: int
+    values: int = 0  # rows written over all period types
+
+
+@dataclass
+class _Bucket:
+    items: int = 0  # literal: the plan's definition
+    stories: set[str] = field(default_factory=set)
+    relevant: int = 0
+    relevant_stories: set[str] = field(default_factory=set)
+    per_source: Counter[str] = field(default_factory=Counter)
+    tone: Counter[str] = field(default_factory=Counter)  # sentiment of the relevant items
+
+
+def definition_version(ind: IndicatorConfig) -> str:
+    """The series a value belongs to: the terms and sources, and for a share the model too."""
+    if ind.kind != "positive_share" or not model_available(ind):
+        return ind.version()
+    payload = f"{ind.version()}|{model_id(model_for(ind))}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def read_from(since: dt.date | None) -> dt.date | None:
+    """The first local day a partial recompute must read so every period it rewrites is whole:
+    the Monday on or before 1 January of `since`'s year (ISO week 1 may start in December)."""
+    if since is None:
+        return None
+    jan1 = dt.date(since.year, 1, 1)
+    return jan1 - dt.timedelta(days=jan1.weekday())
+
+
+def coverage_by_period(
+    session: Session, ind: IndicatorConfig, tz: ZoneInfo, start: dt.datetime | None
+) -> dict[tuple[str, str], int]:
+    days: Counter[dt.date] = Counter()
+    for slot, n in published_slots(session, ind.language, ind.sources, start):
+        days[local_day(slot, tz)] += n
+    out: Counter[tuple[str, str]] = Counter()
+    for day, n in days.items():
+        for key in period_keys(day):
+            out[key] += n
+    return out
+
+
+def _probe_totals(
+    probes: Iterable[ProbeRow], tz: ZoneInfo
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Engine totals of windows lying wholly inside a period, summed per source."""
+    out: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for p in probes:
+        first = local_day(p.window_start, tz)
+        last = local_day(p.window_end - dt.timedelta(microseconds=1), tz)
+        for (ptype, period), (ptype2, period2) in zip(
+            period_keys(first), period_keys(last), strict=True
+        ):
+            if ptype == ptype2 and period == period2:
+                out[(ptype, period)][p.source] += p.reported_total
+    return {k: dict(sorted(v.items())) for k, v in out.items()}
+
+
+def series_values(
+    session: Session,
+    key: str,
+    ind: IndicatorConfig,
+    cfg: Config,
+    since: dt.date | None = None,
+    coverage_cache: dict[object, dict[tuple[str, str], int]] | None = None,
+) -> tuple[list[ValueRecord], int]:
+    tz = cfg.tz
+    first_day = read_from(since)
+    start = dt.datetime.combine(first_day, dt.time(), tz) if first_day else None
+    mid = model_id(model_for(ind)) if model_available(ind) else None
+    labels = sentiment_labels(session, key, mid) if mid else {}
+    confusion = load_confusion(model_for(ind)) if mid else None
+    corrector = ShareCorrector(confusion) if confusion else None
+    buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
+    undated = 0
+    for row in matched_documents(session, key, start):
+        if row.published_at is None:
+            undated += 1  # reported, never guessed into a period
+            continue
+        label = labels.get(row.document_id) if row.relevant else None
+        for pkey in period_keys(local_day(row.published_at, tz)):
+            b = buckets[pkey]
+            if row.relevant:
+                b.relevant += 1
+                b.relevant_stories.add(row.story)
+                if label is not None:
+                    b.tone[label] += 1
+            if row.literal:
+                b.items += 1
+                b.stories.add(row.story)
+                b.per_source[row.source] += 1
+    cache = {} if coverage_cache is None else coverage_cache
+    scope = (ind.language, tuple(ind.sources or ()), start)  # a29 and a68 share one scan
+    if scope not in cache:
+        cache[scope] = coverage_by_period(session, ind, tz, start)
+    coverage = cache[scope]
+    probes = _probe_totals(volume_probes(session, key), tz)
+    version = definition_version(ind)
+    values = []
+    for (ptype, period), b in sorted(buckets.items()):
+        if first_day and period_start(ptype, period) < first_day:
+            continue  # partly read: left as stored
+        details: dict[str, Any] = {
+            "interval": [round(x, 3) for x in poisson_interval(b.items)],
+            "per_source": dict(sorted(b.per_source.items())),
+            "relevant": b.relevant,
+            "relevant_stories": len(b.relevant_stories),
+        }
+        total = coverage.get((ptype, period), 0)
+        if total:
+            lo, hi = wilson_interval(min(b.items, total), total)
+            details["coverage"] = {
+                "documents": total,
+                "share": round(b.items / total, 5),
+                "share_interval": [round(lo, 5), round(hi, 5)],
+            }
+        if (ptype, period) in probes:
+            details["reported_totals"] = probes[(ptype, period)]
+        if mid is not None:
+            details.update(_tone_details(b.tone, mid, corrector))
+        values.append(
+            ValueRecord(
+                indicator=key,
+                period_type=ptype,
+                period=period,
+                definition_version=version,
+                value=float(b.items) if ind.kind == "volume" else _share(b.tone),
+                n_items=b.items,
+                n_stories=len(b.stories),
+                details=details,
+            )
+        )
+    return values, undated
 
 
 def monthly_values(
     session: Session, key: str, ind: IndicatorConfig, cfg: Config
 ) -> tuple[list[ValueRecord], int]:
-    items: dict[str, int] = Counter()  # literal: the plan's definition
-    relevant: dict[str, int] = Counter()  # of those (or of ambiguous forms) about the place
-    stories: dict[str, set[str]] = defaultdict(set)
-    relevant_stories: dict[str, set[str]] = defaultdict(set)
-    per_source: dict[str, Counter[str]] = defaultdict(Counter)
-    tone: dict[str, Counter[str]] = defaultdict(Counter)  # sentiment of the relevant items
-    mid = model_id(model_for(ind)) if model_available(ind) else None
-    labels = sentiment_labels(session, key, mid) if mid else {}
-    undated = 0
-    for row in matched_documents(session, key):
-        if row.published_at is None:
-            undated += 1  # reported, never guessed into a month
-            continue
-        month = month_key(row.published_at, cfg.tz)
-        if row.relevant:
-            relevant[month] += 1
-            relevant_stories[month].add(row.story)
-            if row.document_id in labels:
-                tone[month][labels[row.document_id]] += 1
-        if not row.literal:
-            continue
-        items[month] += 1
-        stories[month].add(row.story)
-        per_source[month][row.source] += 1
-    version = ind.version()
-    values = [
-        ValueRecord(
-            indicator=key,
-            period_type="month",
-            period=month,
-            definition_version=version,
-            value=float(items[month]) if ind.kind == "volume" else _share(tone[month]),
-            n_items=items[month],
-            n_stories=len(stories[month]),
-            details={
-                "per_source": dict(sorted(per_source[month].items())),
-                "relevant": relevant[month],
-                "relevant_stories": len(relevant_stories[month]),
-                **_tone_details(tone[month], mid),
-            },
-        )
-        for month in sorted(set(items) | set(relevant))
-    ]
-    return values, undated
+    values, undated = series_values(session, key, ind, cfg)
+    return [v for v in values if v.period_type == "month"], undated
 
 
 def _share(counts: Counter[str]) -> float | None:
@@ -86,13 +196,14 @@ def _share(counts: Counter[str]) -> float | None:
     return counts["positive"] / n if n else None
 
 
-def _tone_details(counts: Counter[str], mid: str | None) -> dict[str, object]:
-    """Positive / neutral / negative counts of the scored items, the share's Wilson 95%."""
-    if mid is None:
-        return {}
+def _tone_details(
+    counts: Counter[str], mid: str, corrector: ShareCorrector | None
+) -> dict[str, object]:
+    """Positive / neutral / negative counts of the scored items, the share's Wilson 95%, and
+    the share corrected for the model's measured errors where they are known."""
     n = sum(counts.values())
     lo, hi = wilson_interval(counts["positive"], n)
-    return {
+    out: dict[str, object] = {
         "sentiment_model": mid,
         "scored": n,
         "positive": counts["positive"],
@@ -100,14 +211,49 @@ def _tone_details(counts: Counter[str], mid: str | None) -> dict[str, object]:
         "negative": counts["negative"],
         "share_interval": [round(lo, 4), round(hi, 4)] if n else None,
     }
-
-
-def aggregate_all(cfg: Config, sessions: sessionmaker[Session]) -> list[AggregateSummary]:
-    out = []
-    for key, ind in cfg.indicators.items():
-        with transaction(sessions) as s:
-            values, undated = monthly_values(s, key, ind, cfg)
-            delete_stale_values(s, key, "month", ind.version(), {v.period for v in values})
-            upsert_values(s, values)
-        out.append(AggregateSummary(key, len(values), sum(v.n_items for v in values), undated))
+    if corrector is not None and n:
+        c = corrector.correct(counts)
+        if c is not None:
+            out["corrected"] = {
+                "share": round(c.share, 4),
+                "interval": [round(c.interval[0], 4), round(c.interval[1], 4)],
+                "shares": c.shares,
+                "method": "confusion-matrix correction, bootstrap 95%",
+                "confusion": corrector.confusion.source,
+            }
     return out
+
+
+def aggregate_all(
+    cfg: Config, sessions: sessionmaker[Session], since: dt.date | None = None
+) -> list[AggregateSummary]:
+    """All period types of every indicator, one transaction per indicator. With `since`, only
+    the periods from the start of that year on are recomputed (older ones stay as stored)."""
+    out = []
+    first_day = read_from(since)
+    coverage_cache: dict[object, dict[tuple[str, str], int]] = {}
+    for key, ind in cfg.indicators.items():
+        version = definition_version(ind)
+        with transaction(sessions) as s:
+            values, undated = series_values(s, key, ind, cfg, since, coverage_cache)
+            for ptype in PERIOD_TYPES:
+                keep = {v.period for v in values if v.period_type == ptype}
+                delete_stale_values(s, key, ptype, version, keep, _first_key(ptype, first_day))
+            upsert_values(s, values)
+        months = [v for v in values if v.period_type == "month"]
+        out.append(
+            AggregateSummary(key, len(months), sum(v.n_items for v in months), undated, len(values))
+        )
+    return out
+
+
+def _first_key(ptype: str, first_day: dt.date | None) -> str | None:
+    """The first period key of a type that starts on or after first_day."""
+    if first_day is None:
+        return None
+    day = first_day
+    while True:
+        period = dict(period_keys(day))[ptype]
+        if period_start(ptype, period) >= first_day:
+            return period
+        day = period_end(ptype, period)

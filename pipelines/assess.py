@@ -1,21 +1,39 @@
 """The plan's test: did an indicator rise clearly (明显提升) against its baseline?
 
-Counts (a29, a68) are compared as rates per month with the conditional exact Poisson test.
+Counts (a29, a68) are compared as rates per month with the conditional exact Poisson test. Real
+news counts are overdispersed (reprint waves, festivals), so the dispersion φ of the monthly
+counts around their yearly means is estimated too; when φ > 1 the quasi-Poisson Wald test
+(variance × φ) is also run and the larger p-value decides. Shares (a67) are compared with the
+pooled two-proportion z-test on the scored items, with Newcombe's interval of the difference.
 A period shorter than a year is compared with the same months of the baseline year, so a
-summer festival is not read as a rise. Sentiment shares (a67) need sentiment results.
+summer festival is not read as a rise.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from scipy import stats
 from sqlalchemy.orm import Session
 
 from meiyu.config import Config
 from meiyu.errors import MeiyuError, UserError
-from pipelines.uncertainty import RateComparison, compare_rates, poisson_interval, verdict
-from storage.queries import value_series
+from pipelines.aggregate import definition_version
+from pipelines.analyze import model_available, model_for
+from pipelines.correction import ShareCorrector, load_confusion
+from pipelines.uncertainty import (
+    Z95,
+    RateComparison,
+    ShareComparison,
+    compare_rates,
+    compare_shares,
+    poisson_interval,
+    verdict,
+    wilson_interval,
+)
+from storage.queries import ValueRow, value_series
 
 _YEAR = re.compile(r"^(\d{4})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -35,30 +53,52 @@ def period_months(period: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Dispersion:
+    """φ of the monthly counts (1 = Poisson) and the quasi-Poisson test it leads to."""
+
+    phi: float
+    months: int  # months it was estimated from
+    p_value: float  # quasi-Poisson Wald p (equals the exact p when φ ≤ 1)
+    ratio_interval: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ShareAssessment:
+    current: tuple[int, int]  # (positive, scored)
+    baseline: tuple[int, int]
+    current_interval: tuple[float, float]  # Wilson 95%
+    baseline_interval: tuple[float, float]
+    comparison: ShareComparison
+    # corrected for classifier error (pooled counts of the months), when the model's
+    # confusion matrix is known: (share, (lo, hi))
+    corrected_current: tuple[float, tuple[float, float]] | None = None
+    corrected_baseline: tuple[float, tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True)
 class Assessment:
     indicator: str
     name: str
+    kind: str
     period: str
     baseline: str
     current_months: list[str]
     baseline_months: list[str]
-    current_count: int
+    current_count: int  # matched items (volume) or relevant scored items (share)
     baseline_count: int
     current_interval: tuple[float, float]  # 95% interval of the period's expected count
     baseline_interval: tuple[float, float]
     comparison: RateComparison
+    dispersion: Dispersion
+    share: ShareAssessment | None
     verdict: str
+    p_value: float  # the one the verdict used
 
 
 def assess(
     session: Session, cfg: Config, key: str, period: str, baseline: str | None = None
 ) -> Assessment:
     ind = cfg.indicator(key)
-    if ind.kind != "volume":
-        raise MeiyuError(
-            f"{key} is a positive share: it needs sentiment results, which this installation "
-            "does not compute yet; assess a volume indicator (a29, a68) meanwhile"
-        )
     base_period = baseline or ind.baseline
     current = period_months(period)
     base = period_months(base_period)
@@ -66,7 +106,7 @@ def assess(
         # like months of the baseline year: seasonality cancels out
         year = base[0][:4]
         base = [f"{year}-{m[5:]}" for m in current]
-    series = value_series(session, key, ind.version())
+    series = value_series(session, key, definition_version(ind))
     if not series:
         raise MeiyuError(f"{key}: no monthly values stored; run `meiyu compute` first")
     first, last = min(series), max(series)
@@ -78,18 +118,109 @@ def assess(
     count = {m: (series[m].n_items if m in series else 0) for m in base + current}
     k1, k0 = sum(count[m] for m in current), sum(count[m] for m in base)
     comparison = compare_rates(k1, len(current), k0, len(base))
-    above = None if comparison.ratio != comparison.ratio else comparison.ratio > 1
+    dispersion = _dispersion(series, comparison, base, current, first, last)
+    share = None
+    if ind.kind == "positive_share":
+        model = model_for(ind) if model_available(ind) else None
+        share = _share_assessment(series, base, current, model)
+    if share is None:
+        p = max(comparison.p_value, dispersion.p_value)
+        above = None if comparison.ratio != comparison.ratio else comparison.ratio > 1
+        k1_shown, k0_shown = k1, k0
+    else:
+        p = share.comparison.p_value
+        d = share.comparison.difference
+        above = None if d != d else d > 0
+        k1_shown, k0_shown = share.current[1], share.baseline[1]
     return Assessment(
         indicator=key,
         name=ind.name,
+        kind=ind.kind,
         period=period,
         baseline=base_period,
         current_months=current,
         baseline_months=base,
-        current_count=k1,
-        baseline_count=k0,
+        current_count=k1_shown,
+        baseline_count=k0_shown,
         current_interval=poisson_interval(k1),
         baseline_interval=poisson_interval(k0),
         comparison=comparison,
-        verdict=verdict(above, comparison.p_value),
+        dispersion=dispersion,
+        share=share,
+        verdict=verdict(above, p),
+        p_value=p,
     )
+
+
+def _dispersion(
+    series: dict[str, ValueRow],
+    comparison: RateComparison,
+    base: list[str],
+    current: list[str],
+    first: str,
+    last: str,
+) -> Dispersion:
+    """Pearson φ from the months of the baseline's and the period's whole years (each year
+    around its own mean), so a one-month comparison still has twelve months per side."""
+    chi2, df, months = 0.0, 0, 0
+    for year in sorted({base[0][:4], current[0][:4]}):
+        keys = [f"{year}-{m:02d}" for m in range(1, 13)]
+        keys = [k for k in keys if first <= k <= last]
+        counts = [series[k].n_items if k in series else 0 for k in keys]
+        mean = sum(counts) / len(counts) if counts else 0.0
+        if len(counts) < 2 or mean == 0:
+            continue
+        chi2 += sum((c - mean) ** 2 / mean for c in counts)
+        df += len(counts) - 1
+        months += len(counts)
+    phi = max(1.0, chi2 / df) if df else 1.0
+    k1, k0 = comparison.current_count, comparison.baseline_count
+    if phi <= 1.0 or k1 == 0 or k0 == 0:
+        return Dispersion(phi, months, comparison.p_value, comparison.ratio_interval)
+    log_rr = math.log(comparison.ratio)
+    se = math.sqrt(phi * (1 / k1 + 1 / k0))
+    p = float(2 * stats.norm.sf(abs(log_rr) / se))
+    interval = (math.exp(log_rr - Z95 * se), math.exp(log_rr + Z95 * se))
+    return Dispersion(phi, months, p, interval)
+
+
+def _share_assessment(
+    series: dict[str, ValueRow], base: list[str], current: list[str], model_path: str | None
+) -> ShareAssessment:
+    def pooled(months: list[str]) -> tuple[int, int, dict[str, int]]:
+        tone = {"positive": 0, "neutral": 0, "negative": 0}
+        for m in months:
+            d = series[m].details if m in series else {}
+            for label in tone:
+                tone[label] += int(str(d.get(label, 0)))
+        return tone["positive"], sum(tone.values()), tone
+
+    x1, n1, tone1 = pooled(current)
+    x0, n0, tone0 = pooled(base)
+    if n0 == 0 or n1 == 0:
+        which = "baseline" if n0 == 0 else "period"
+        raise MeiyuError(
+            f"no sentiment-scored items in the {which}: run `meiyu compute` with a sentiment "
+            "model (the share cannot be tested on zero items)"
+        )
+    return ShareAssessment(
+        current=(x1, n1),
+        baseline=(x0, n0),
+        current_interval=wilson_interval(x1, n1),
+        baseline_interval=wilson_interval(x0, n0),
+        comparison=compare_shares(x1, n1, x0, n0),
+        corrected_current=_corrected(tone1, model_path),
+        corrected_baseline=_corrected(tone0, model_path),
+    )
+
+
+def _corrected(
+    tone: dict[str, int], model_path: str | None
+) -> tuple[float, tuple[float, float]] | None:
+    """The classifier-error-corrected share of the pooled months, where the model's held-out
+    confusion matrix is known (pipelines.correction)."""
+    confusion = load_confusion(model_path) if model_path else None
+    if confusion is None:
+        return None
+    c = ShareCorrector(confusion).correct(tone)
+    return None if c is None else (c.share, c.interval)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 
@@ -25,3 +26,53 @@ def previous_months(year: int, month: int, n: int) -> list[str]:
         keys.append(f"{y:04d}-{m:02d}")
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)
     return keys[::-1]
+
+
+PERIOD_TYPES = ("day", "week", "month", "quarter", "year")
+FREQ_ALIASES = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+
+@functools.lru_cache(maxsize=8192)
+def period_keys(day: dt.date) -> tuple[tuple[str, str], ...]:
+    """Every period a local day belongs to: 2023-12-31, 2023-W52, 2023-12, 2023-Q4, 2023.
+
+    Weeks are ISO weeks (Monday first), so a week's year can differ from its days' year.
+    """
+    iso = day.isocalendar()
+    return (
+        ("day", day.isoformat()),
+        ("week", f"{iso.year}-W{iso.week:02d}"),
+        ("month", f"{day.year}-{day.month:02d}"),
+        ("quarter", f"{day.year}-Q{(day.month - 1) // 3 + 1}"),
+        ("year", f"{day.year}"),
+    )
+
+
+def local_day(moment: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return moment.astimezone(tz).date()
+
+
+def period_start(period_type: str, period: str) -> dt.date:
+    """First local day of a period key (inverse of period_keys)."""
+    if period_type == "day":
+        return dt.date.fromisoformat(period)
+    if period_type == "week":
+        year, week = period.split("-W")
+        return dt.date.fromisocalendar(int(year), int(week), 1)
+    if period_type == "month":
+        return dt.date(int(period[:4]), int(period[5:7]), 1)
+    if period_type == "quarter":
+        return dt.date(int(period[:4]), 3 * int(period[-1]) - 2, 1)
+    return dt.date(int(period), 1, 1)
+
+
+def period_end(period_type: str, period: str) -> dt.date:
+    """The day after the period's last local day."""
+    start = period_start(period_type, period)
+    if period_type == "day":
+        return start + dt.timedelta(days=1)
+    if period_type == "week":
+        return start + dt.timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[period_type]
+    m = start.month - 1 + months
+    return dt.date(start.year + m // 12, m % 12 + 1, 1)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Integer, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -17,6 +17,7 @@ from storage.models import (
     IndicatorValue,
     SentimentResult,
     Source,
+    VolumeProbe,
 )
 
 
@@ -93,7 +94,10 @@ def iter_texts(
         yield TextRow(row.id, row.title, row.text)
 
 
-def matched_documents(session: Session, indicator: str) -> list[MatchedRow]:
+def matched_documents(
+    session: Session, indicator: str, since: dt.datetime | None = None
+) -> list[MatchedRow]:
+    """The indicator's matches (published since `since`, when given)."""
     stmt = (
         select(
             Document.id,
@@ -107,6 +111,8 @@ def matched_documents(session: Session, indicator: str) -> list[MatchedRow]:
         .join(Source, Source.id == Document.source_id)
         .where(IndicatorMatch.indicator == indicator)
     )
+    if since is not None:
+        stmt = stmt.where(Document.published_at >= since)
     return [MatchedRow(*r) for r in session.execute(stmt)]
 
 
@@ -192,9 +198,190 @@ def source_status(session: Session) -> list[SourceStatus]:
     return out
 
 
+@dataclass(frozen=True)
+class CrawlRunRow:
+    id: int
+    sources: list[str]
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    status: str
+    items_seen: int
+    documents_new: int
+
+
+def recent_crawl_runs(session: Session, limit: int = 5) -> list[CrawlRunRow]:
+    """The latest crawl runs, newest first (`meiyu status`)."""
+    stmt = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
+    return [
+        CrawlRunRow(
+            r.id,
+            list(r.sources),
+            r.started_at,
+            r.finished_at,
+            r.status,
+            r.items_seen,
+            r.documents_new,
+        )
+        for r in session.scalars(stmt)
+    ]
+
+
 def sentiment_labels(session: Session, target: str, model_id: str) -> dict[int, str]:
     """document id → label, for one indicator (target) and model."""
     stmt = select(SentimentResult.document_id, SentimentResult.label).where(
         SentimentResult.target == target, SentimentResult.model_id == model_id
     )
     return {doc: label for doc, label in session.execute(stmt)}
+
+
+SLOT_SECONDS = 900  # every time zone in use today is a whole number of quarter hours off UTC
+
+
+def published_slots(
+    session: Session,
+    language: str,
+    sources: Sequence[str] | None = None,
+    since: dt.datetime | None = None,
+) -> list[tuple[dt.datetime, int]]:
+    """Dated documents of a language counted per 15-minute UTC slot (start, count): the
+    coverage denominator, grouped in the database so a million rows never reach Python."""
+    if session.get_bind().dialect.name == "postgresql":
+        epoch: Any = func.extract("epoch", Document.published_at)
+        slot: Any = cast(func.floor(epoch / SLOT_SECONDS), Integer).label("slot")
+    else:  # SQLite keeps naive UTC text; integer division floors (times after 1970)
+        epoch = cast(func.strftime("%s", Document.published_at), Integer)
+        slot = (epoch / SLOT_SECONDS).label("slot")
+    stmt = (
+        select(slot, func.count())
+        .join(Source, Source.id == Document.source_id)
+        .where(Document.language == language, Document.published_at.is_not(None))
+        .group_by(slot)
+    )
+    if sources is not None:
+        stmt = stmt.where(Source.name.in_(sources))
+    if since is not None:
+        stmt = stmt.where(Document.published_at >= since)
+    origin = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return [
+        (origin + dt.timedelta(seconds=int(n) * SLOT_SECONDS), int(count))
+        for n, count in session.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    source: str
+    query: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    reported_total: int
+
+
+def volume_probes(session: Session, indicator: str) -> list[ProbeRow]:
+    """What the search engines said they hold for the indicator's queries, per window."""
+    stmt = select(
+        VolumeProbe.source,
+        VolumeProbe.query,
+        VolumeProbe.window_start,
+        VolumeProbe.window_end,
+        VolumeProbe.reported_total,
+    ).where(VolumeProbe.indicator == indicator)
+    return [ProbeRow(*r) for r in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    document_id: int
+    title: str
+    url: str
+    outlet: str | None
+    published_at: dt.datetime
+    label: str
+    probabilities: dict[str, Any]
+    evidence: str | None
+
+
+def scored_documents(
+    session: Session, indicator: str, model_id: str, start: dt.datetime, end: dt.datetime
+) -> list[ScoredRow]:
+    """Relevant items of an indicator published in [start, end) with their sentiment result."""
+    stmt = (
+        select(
+            Document.id,
+            Document.title,
+            Document.url,
+            Document.outlet,
+            Document.published_at,
+            SentimentResult.label,
+            SentimentResult.probabilities,
+            SentimentResult.evidence,
+        )
+        .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
+        .join(SentimentResult, SentimentResult.document_id == Document.id)
+        .where(
+            IndicatorMatch.indicator == indicator,
+            IndicatorMatch.relevant.is_(True),
+            SentimentResult.target == indicator,
+            SentimentResult.model_id == model_id,
+            Document.published_at >= start,
+            Document.published_at < end,
+        )
+        .order_by(Document.published_at, Document.id)
+    )
+    return [ScoredRow(*r) for r in session.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class SourceDocuments:
+    source: str
+    documents: int  # dated documents published in the window
+    full_text: int  # of them, text from the article page (not only the feed summary)
+
+
+def documents_by_source(
+    session: Session, start: dt.datetime, end: dt.datetime
+) -> dict[str, SourceDocuments]:
+    """Per source, the documents published in [start, end): how complete a month's crawl is."""
+    full = func.sum(case((Document.text_origin == "article", 1), else_=0))
+    stmt = (
+        select(Source.name, func.count(Document.id), full)
+        .join(Document, Document.source_id == Source.id)
+        .where(Document.published_at >= start, Document.published_at < end)
+        .group_by(Source.name)
+    )
+    return {n: SourceDocuments(n, int(c), int(f or 0)) for n, c, f in session.execute(stmt)}
+
+
+def crawl_runs_between(session: Session, start: dt.datetime, end: dt.datetime) -> list[CrawlRunRow]:
+    """Crawl runs started in [start, end), oldest first."""
+    stmt = (
+        select(CrawlRun)
+        .where(CrawlRun.started_at >= start, CrawlRun.started_at < end)
+        .order_by(CrawlRun.id)
+    )
+    return [
+        CrawlRunRow(
+            r.id,
+            list(r.sources),
+            r.started_at,
+            r.finished_at,
+            r.status,
+            r.items_seen,
+            r.documents_new,
+        )
+        for r in session.scalars(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    name: str
+    kind: str
+    language: str
+    outlet: str
+
+
+def stored_sources(session: Session) -> list[SourceRow]:
+    """Every source that has stored something, as it was configured when it did."""
+    stmt = select(Source.name, Source.kind, Source.language, Source.outlet).order_by(Source.name)
+    return [SourceRow(*r) for r in session.execute(stmt)]

@@ -181,10 +181,11 @@ def replace_matches(
     return len(rows)
 
 
-def upsert_values(session: Session, values: Iterable[ValueRecord]) -> int:
-    n = 0
-    for v in values:
-        row = {
+def upsert_values(session: Session, values: Iterable[ValueRecord], batch: int = 1000) -> int:
+    """Insert or replace by (indicator, period type, period, version), in batches."""
+    now = utcnow()
+    rows = [
+        {
             "indicator": v.indicator,
             "period_type": v.period_type,
             "period": v.period,
@@ -193,28 +194,39 @@ def upsert_values(session: Session, values: Iterable[ValueRecord]) -> int:
             "n_items": v.n_items,
             "n_stories": v.n_stories,
             "details": v.details,
-            "computed_at": utcnow(),
+            "computed_at": now,
         }
-        stmt = _insert(session, IndicatorValue).values(**row)
-        keys = ["indicator", "period_type", "period", "definition_version"]
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=keys, set_={k: stmt.excluded[k] for k in row if k not in keys}
-            )
-        )
-        n += 1
-    return n
+        for v in values
+    ]
+    if not rows:
+        return 0
+    keys = ["indicator", "period_type", "period", "definition_version"]
+    stmt = _insert(session, IndicatorValue)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: stmt.excluded[k] for k in rows[0] if k not in keys}
+    )
+    for i in range(0, len(rows), batch):
+        session.execute(stmt, rows[i : i + batch])
+    return len(rows)
 
 
 def delete_stale_values(
-    session: Session, indicator: str, period_type: str, version: str, keep: set[str]
+    session: Session,
+    indicator: str,
+    period_type: str,
+    version: str,
+    keep: set[str],
+    from_period: str | None = None,
 ) -> None:
-    """Drop periods of the current version that no longer have data (a recompute is exact)."""
+    """Drop periods of the current version that no longer have data (a recompute is exact);
+    with from_period, only periods from that key on (keys of one type sort as they run)."""
     stmt = delete(IndicatorValue).where(
         IndicatorValue.indicator == indicator,
         IndicatorValue.period_type == period_type,
         IndicatorValue.definition_version == version,
     )
+    if from_period is not None:
+        stmt = stmt.where(IndicatorValue.period >= from_period)
     if keep:
         stmt = stmt.where(IndicatorValue.period.not_in(keep))
     session.execute(stmt)

@@ -84,3 +84,44 @@ def test_verdicts_and_periods() -> None:
     assert period_months("2023")[0] == "2023-01" and len(period_months("2023")) == 12
     assert period_months("2023-Q2") == ["2023-04", "2023-05", "2023-06"]
     assert period_months("2023-06") == ["2023-06"]
+
+
+def test_against_statsmodels() -> None:
+    """The same figures from an independent implementation (statsmodels, a dev dependency)."""
+    sm_prop = pytest.importorskip("statsmodels.stats.proportion")
+    sm_rates = pytest.importorskip("statsmodels.stats.rates")
+    for x, n in [(0, 7), (1, 1), (3, 17), (40, 100), (100, 100)]:
+        lo, hi = sm_prop.proportion_confint(x, n, method="wilson")
+        assert wilson_interval(x, n) == pytest.approx((lo, hi), abs=1e-9)
+    for k in (0, 1, 7, 120):
+        lo, hi = sm_rates.confint_poisson(k, 1, method="exact-c")
+        assert poisson_interval(k) == pytest.approx((lo, hi), abs=1e-6)
+    for k1, t1, k0, t0 in [(20, 1, 5, 1), (120, 12, 80, 12), (12, 1, 5, 1), (3, 3, 9, 12)]:
+        ref = sm_rates.test_poisson_2indep(k1, t1, k0, t0, method="exact-cond")
+        assert compare_rates(k1, t1, k0, t0).p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    for x1, n1, x0, n0 in [(60, 100, 40, 100), (38, 73, 30, 75), (1, 2, 0, 3)]:
+        c = compare_shares(x1, n1, x0, n0)
+        _, p = sm_prop.proportions_ztest([x1, x0], [n1, n0])
+        assert c.p_value == pytest.approx(p, rel=1e-9)
+        lo, hi = sm_prop.confint_proportions_2indep(x1, n1, x0, n0, method="newcomb")
+        assert c.difference_interval == pytest.approx((lo, hi), abs=1e-9)
+
+
+def test_edge_cases_zero_one_all() -> None:
+    # zero items: the count interval still has an upper bound, the share is undefined
+    assert poisson_interval(0) == pytest.approx((0.0, 3.6889), abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    # one item, positive: the share's interval is wide, never (1, 1)
+    lo, hi = wilson_interval(1, 1)
+    assert hi == 1.0 and lo == pytest.approx(0.2065, abs=1e-4)
+    # all positive in both periods: no change, p = 1 (pooled SE is zero)
+    same = compare_shares(40, 40, 25, 25)
+    assert same.difference == 0 and same.p_value == 1.0
+    # all positive now, none before: the largest possible rise is clearly significant
+    flip = compare_shares(20, 20, 0, 20)
+    assert flip.difference == 1.0 and flip.p_value < 1e-8
+    assert flip.difference_interval[0] > 0.6
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+    with pytest.raises(ValueError):
+        poisson_interval(-1)

@@ -1,0 +1,128 @@
+"""`meiyu series`: one indicator's stored series as flat rows (table, CSV or JSON), the one
+source the reports' numbers must agree with."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meiyu.config import Config
+from pipelines.aggregate import definition_version
+from pipelines.periods import period_start
+from storage.queries import value_series
+
+VOLUME_COLUMNS = [
+    "period",
+    "items",
+    "items_lo95",
+    "items_hi95",
+    "stories",
+    "relevant",
+    "relevant_stories",
+    "coverage_documents",
+    "coverage_share",
+    "coverage_lo95",
+    "coverage_hi95",
+]
+TONE_COLUMNS = ["scored", "positive", "neutral", "negative"]
+SHARE_COLUMNS = [
+    "positive_share",
+    "share_lo95",
+    "share_hi95",
+    "corrected_share",
+    "corrected_lo95",
+    "corrected_hi95",
+]
+
+
+def columns(cfg: Config, key: str) -> list[str]:
+    ind = cfg.indicator(key)
+    tail = TONE_COLUMNS + (SHARE_COLUMNS if ind.kind == "positive_share" else [])
+    return VOLUME_COLUMNS + tail + ["definition_version"]
+
+
+def series_rows(
+    session: Session,
+    cfg: Config,
+    key: str,
+    period_type: str,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of stored values, oldest first; periods starting in [since, until] only."""
+    ind = cfg.indicator(key)
+    version = definition_version(ind)
+    rows = []
+    for period, v in sorted(value_series(session, key, version, period_type).items()):
+        start = period_start(period_type, period)
+        if (since and start < since) or (until and start > until):
+            continue
+        d: dict[str, Any] = v.details
+        lo, hi = d.get("interval") or [None, None]
+        cov = d.get("coverage") or {}
+        clo, chi = cov.get("share_interval") or [None, None]
+        row: dict[str, Any] = {
+            "period": period,
+            "items": v.n_items,
+            "items_lo95": lo,
+            "items_hi95": hi,
+            "stories": v.n_stories,
+            "relevant": d.get("relevant"),
+            "relevant_stories": d.get("relevant_stories"),
+            "coverage_documents": cov.get("documents"),
+            "coverage_share": cov.get("share"),
+            "coverage_lo95": clo,
+            "coverage_hi95": chi,
+        }
+        for label in TONE_COLUMNS:
+            row[label] = d.get(label)
+        if ind.kind == "positive_share":
+            slo, shi = d.get("share_interval") or [None, None]
+            corr = d.get("corrected") or {}
+            colo, cohi = corr.get("interval") or [None, None]
+            row.update(
+                positive_share=None if v.value is None else round(v.value, 4),
+                share_lo95=slo,
+                share_hi95=shi,
+                corrected_share=corr.get("share"),
+                corrected_lo95=colo,
+                corrected_hi95=cohi,
+            )
+        row["definition_version"] = v.definition_version
+        rows.append(row)
+    return rows
+
+
+def to_csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def to_json(rows: list[dict[str, Any]], key: str, period_type: str, cfg: Config) -> str:
+    ind = cfg.indicator(key)
+    doc = {
+        "indicator": key,
+        "name": ind.name,
+        "definition": ind.definition,
+        "kind": ind.kind,
+        "period_type": period_type,
+        "timezone": cfg.timezone,
+        "definition_version": definition_version(ind),
+        "notes": {
+            "items_lo95/hi95": "exact Poisson (Garwood) 95% interval of the count",
+            "coverage_share": "items / all dated documents of the same language and sources",
+            "share_lo95/hi95": "Wilson 95% interval of positive / scored",
+            "corrected_share": "corrected for the model's held-out confusion matrix, "
+            "parametric bootstrap 95%",
+        },
+        "rows": rows,
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=1)
