@@ -252,9 +252,46 @@ def build_world(seed: int = 2023, scale: float = 1.0) -> World:
     for art in rng.sample([a for a in articles if a.outlet.source == "seohae"], 4):
         art.page = "undeclared"
 
+    # Planted after everything else, from its own generator: the rest of the world stays the
+    # same article for article whether or not the burst exists.
+    articles.extend(_incident_burst(seed))
+
     world = World(sorted(articles, key=lambda a: (a.published, a.slug)))
     _render(world)
     return world
+
+
+# The negative burst the alert rules must find (舆情预警): a fishing-boat sinking off Weihai,
+# covered by both Korean outlets on two consecutive days. Per item: Seoul hour, outlet, and
+# which headline (pools.TITLES, in the story's order: sinking, search, blame, cancellations).
+INCIDENT_DAYS = (dt.date(2022, 8, 17), dt.date(2022, 8, 18))
+_INCIDENT_SLOTS = (
+    ((9, "hanbando", 0), (11, "seohae", 0), (15, "hanbando", 1), (19, "seohae", 1)),
+    ((8, "hanbando", 2), (13, "seohae", 2), (17, "hanbando", 3)),
+)
+
+
+def _incident_burst(seed: int) -> list[Article]:
+    """Seven negative a67 items, from a generator of their own (the main one is untouched)."""
+    rng = random.Random(f"{seed}-a67-incident")
+    outlets = {o.source: o for o in OUTLETS}
+    out: list[Article] = []
+    for day, slots in zip(INCIDENT_DAYS, _INCIDENT_SLOTS, strict=True):
+        for hour, source, headline in slots:
+            when = dt.datetime.combine(
+                day, dt.time(hour, rng.randint(0, 59)), ZoneInfo("Asia/Seoul")
+            )
+            serial = 90001 + len(out)
+            _, paras = pools.compose(rng, "ko", "a67_incident", when, serial)
+            title = pools.TITLES["a67_incident"][headline]
+            planted = literal_indicators(title + "\n" + "\n".join(paras), "ko")
+            if planted != pools.PLANTS["a67_incident"]:
+                raise AssertionError(f"a67_incident planted {set(planted)}")
+            slug = f"kx{serial:05d}"
+            out.append(
+                Article(outlets[source], slug, title, paras, when, planted, f"s{serial}", planted)
+            )
+    return out
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -26,6 +26,9 @@ PLANTS: dict[str, frozenset[str]] = {
     "a67_tourism": frozenset({A67}),
     "a67_city": frozenset({A67}),
     "a67_hanja": frozenset({A67}),
+    # Not in MIX: a two-day burst of bad news about the city, planted once (corpus.py) so the
+    # alert rules have one episode to find in an otherwise quiet world.
+    "a67_incident": frozenset({A67}),
     "wihae_noise": frozenset(),  # 위해 = "for the sake of" / "harm": not the city
     "ko_general": frozenset(),
 }
@@ -80,6 +83,12 @@ TITLES: dict[str, list[str]] = {
     ],
     "a67_city": ["위해시, 한국 기업 투자 설명회 개최", "위해시와 한국 도시 간 교류 확대"],
     "a67_hanja": ["중국 산둥성 威海 한국 교민 행사", "威海 한국상회 신년 모임"],
+    "a67_incident": [
+        "웨이하이 앞바다서 어선 침몰…선원 실종",
+        "웨이하이 어선 사고 실종자 수색 난항",
+        "웨이하이 어선 침몰, 당국 부실 대응 비판 거세",
+        "웨이하이 관광 안전 불안 확산…예약 취소 잇따라",
+    ],
     "wihae_noise": [
         "물가 안정을 위해 정부 대책 발표",
         "식품 위해 요소 집중 점검",
@@ -139,6 +148,14 @@ LEADS: dict[str, list[str]] = {
     "a67_hanja": [
         "{md} 중국 산둥성 威海에서 한국 교민 {n}명이 참석한 행사가 열렸다.",
     ],
+    # Checked with the shipped ko-sentiment model (`meiyu nlp sentiment --lang ko`): every
+    # headline reads negative with p > 0.97, so headline + lead averaged is negative.
+    "a67_incident": [
+        "{md} 웨이하이 앞바다 어선 침몰 사고로 선원 {n}명이 숨지거나 실종돼 충격을 주고 있다.",
+        "{md} 웨이하이 항만 당국의 안전 관리 부실이 참사를 키웠다는 지적이 나온다.",
+        "웨이하이 해경은 사고 원인을 제대로 밝히지 못해 유족들의 분노를 샀다.",
+        "사고 소식이 알려지자 웨이하이 관광 예약을 취소하는 한국인이 잇따르고 있다.",
+    ],
     "wihae_noise": [
         "정부는 {md} 물가 안정을 위해 {n}개 품목의 관세를 낮추기로 했다.",
         "식품의약품안전처는 {md} 식품 위해 요소 {n}건을 적발했다고 밝혔다.",
@@ -191,6 +208,16 @@ FILLER = {
         "한 시민은 최근 몇 년 사이 주변이 많이 달라졌다고 말했다.",
     ],
 }
+# Filler of the incident topic (no place names: only the lead speaks of the city).
+INCIDENT_FILLER = [
+    "해경은 사고 해역에 경비함정 {n}척을 투입해 수색을 이어가고 있다.",
+    "현지 교민들은 사고 소식에 불안감을 호소했다.",
+    "외교부는 현지 공관을 통해 피해 상황을 파악하고 있다고 밝혔다.",
+    "사고 해역에는 한때 높은 파도가 일었던 것으로 알려졌다.",
+    "여행업계는 당분간 관련 상품 판매를 중단하기로 했다.",
+    "실종자 가족들은 현지로 출발할 예정이다.",
+]
+TOPIC_FILLER = {"a67_incident": INCIDENT_FILLER}
 BYLINE = {"zh": "（记者 {name}）", "ko": "{name} 기자"}
 SOURCE_LINE = {"zh": "本文转载自{}，原标题有改动。", "ko": "이 기사는 {}에서 전재했습니다."}
 STORY_NO = {"zh": " 稿号{}", "ko": " 기사번호 {}"}  # keeps distinct stories distinct
@@ -218,7 +245,7 @@ def compose(
         return template.format(md=md, n=rng.randint(2, 60), p=rng.randint(3, 45))
 
     lead = fill(rng.choice(LEADS[topic]))
-    extras = [fill(s) for s in rng.sample(FILLER[lang], k=4)]
+    extras = [fill(s) for s in rng.sample(TOPIC_FILLER.get(topic, FILLER[lang]), k=4)]
     byline = BYLINE[lang].format(name=rng.choice(NAMES[lang]))
     paragraphs = [
         lead,
