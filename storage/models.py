@@ -199,7 +199,7 @@ class JobRun(Base):
     finished_at: Mapped[dt.datetime | None]
     status: Mapped[str] = mapped_column(
         String(20), default="running"
-    )  # running|ok|failed|abandoned
+    )  # queued|running|ok|failed|abandoned
     # step, done, total, message: what the running job says it is doing (`meiyu status`)
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
