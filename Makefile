@@ -8,7 +8,7 @@ TORCH_SPEC  ?= torch==2.13.0
 WHEEL_DIR   ?= /opt/wheels
 FIND_LINKS  := $(if $(wildcard $(WHEEL_DIR)/torch-*.whl),--find-links $(WHEEL_DIR),)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo look test lint clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,25 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/meiyu demo --out out/demo
+
+# Look at the demo month's report as a reader would, in out/look/: the HTML as a headless
+# Chromium screenshot (when a chromium is installed) and each PDF page as PNG (pdftoppm, or
+# pypdfium2 from the dev extras). Not part of `make test`.
+LOOK     := out/demo/meiyu-report-2023-12
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+
+look: setup
+	test -f $(LOOK).pdf || $(MAKE) demo
+	rm -rf out/look && mkdir -p out/look
+	if [ -n "$(CHROMIUM)" ]; then for size in 1000,1500 1000,16000; do \
+	  $(CHROMIUM) --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars \
+	    --user-data-dir=$(CURDIR)/out/look/.chromium --window-size=$$size \
+	    --screenshot=$(CURDIR)/out/look/html-$${size#*,}.png file://$(CURDIR)/$(LOOK).html \
+	    2>/dev/null; done; rm -rf out/look/.chromium; \
+	else echo "no chromium: HTML screenshot skipped"; fi
+	if command -v pdftoppm >/dev/null; then pdftoppm -r 80 -png $(LOOK).pdf out/look/pdf; \
+	else $(BIN)/python -m reports.pdf $(LOOK).pdf out/look; fi
+	ls out/look
 
 test: setup
 	$(BIN)/python -m pytest

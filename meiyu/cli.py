@@ -7,12 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +25,10 @@ from meiyu.errors import CrawlFailed, MeiyuError, UserError
 
 if TYPE_CHECKING:
     from nlp.sentiment import SentimentModel
+    from pipelines.assess import Assessment
+    from pipelines.match import MatchSummary
+    from reports.exports import ExportSpec
+    from scheduler import JobInfo
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="美誉 media-reputation monitor")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -30,6 +37,8 @@ nlp_app = typer.Typer(no_args_is_help=True, help="Text analysis on JSON lines (s
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(nlp_app, name="nlp")
+alerts_app = typer.Typer(no_args_is_help=True, help="舆情预警: detect, store, deliver.")
+app.add_typer(alerts_app, name="alerts")
 
 out = Console()
 err = Console(stderr=True)
@@ -274,36 +283,132 @@ def nlp_train_sentiment(
 
 
 @app.command()
-def compute() -> None:
-    """Match documents to indicators and recompute the monthly series (idempotent)."""
+def compute(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Recompute series only from this day's year on, YYYY-MM-DD."),
+    ] = None,
+) -> None:
+    """Analyse new documents and recompute every series: day, week, month, quarter, year."""
     cfg = state.config()
-    _compute(cfg)
+    _compute(cfg, _date(since, "--since"))
 
 
-def _compute(cfg: Config) -> None:
-    from pipelines.aggregate import aggregate_all
+@app.command()
+def analyze(
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Documents scored per commit (default [nlp] batch_size)."),
+    ] = None,
+) -> None:
+    """Group reprints, match documents to indicators and score sentiment (no series).
+
+    Sentiment is committed batch by batch; a killed run resumes with the unscored documents."""
+    cfg = state.config()
+    _, sessions = _sessions(cfg)
+    _analyze(cfg, sessions, batch_size)
+
+
+def _analyze(
+    cfg: Config, sessions: sessionmaker[Session], batch_size: int | None = None
+) -> dict[str, MatchSummary]:
+    from rich.progress import MofNCompleteColumn, Progress, TaskID
+
     from pipelines.analyze import analyze_all
     from pipelines.match import match_all
     from pipelines.reprints import cluster_all
 
-    _, sessions = _sessions(cfg)
     clusters = cluster_all(sessions)
     out.print(
         "stories: "
         + ", ".join(f"{c.language} {c.documents} documents in {c.clusters}" for c in clusters)
     )
     matches = {m.indicator: m for m in match_all(cfg, sessions)}
-    for a in analyze_all(cfg, sessions):
+    for m in matches.values():
+        out.print(f"matched {m.indicator}: {m.matched} of {m.scanned} documents")
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        *Progress.get_default_columns(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as bar:
+
+        def on_progress(indicator: str, done: int, total: int) -> None:
+            if indicator not in tasks:
+                tasks[indicator] = bar.add_task(f"sentiment {indicator}", total=total)
+            bar.update(tasks[indicator], completed=done)
+
+        summaries = analyze_all(cfg, sessions, on_progress, batch_size)
+    for a in summaries:
         out.print(f"sentiment {a.indicator}: {a.scored} items scored with {a.model_id}")
-    table = Table(title="indicators")
-    for col in ("indicator", "scanned", "matched", "months", "undated"):
+    return matches
+
+
+def _compute(cfg: Config, since: dt.date | None = None) -> None:
+    from pipelines.aggregate import aggregate_all
+
+    _, sessions = _sessions(cfg)
+    matches = _analyze(cfg, sessions)
+    table = Table(title="indicators" + (f" (series from {since.year} on)" if since else ""))
+    for col in ("indicator", "scanned", "matched", "months", "values", "undated"):
         table.add_column(col, justify="right")
-    for agg in aggregate_all(cfg, sessions):
+    for agg in aggregate_all(cfg, sessions, since):
         m = matches[agg.indicator]
         table.add_row(
-            agg.indicator, str(m.scanned), str(m.matched), str(agg.months), str(agg.undated)
+            agg.indicator,
+            str(m.scanned),
+            str(m.matched),
+            str(agg.months),
+            str(agg.values),
+            str(agg.undated),
         )
     out.print(table)
+
+
+@app.command()
+def series(
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator key.")],
+    freq: Annotated[
+        str, typer.Option("--freq", "-f", help="D, W, M, Q or Y (day … year, local time).")
+    ] = "M",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    since: Annotated[str | None, typer.Option(help="First period start, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last period start, YYYY-MM-DD.")] = None,
+) -> None:
+    """Print an indicator's stored series with its intervals (run `meiyu compute` first)."""
+    from pipelines.periods import FREQ_ALIASES
+    from reports.series import columns, series_rows, to_csv, to_json
+
+    period_type = FREQ_ALIASES.get(freq.upper()) or (freq if freq in FREQ_ALIASES.values() else "")
+    if not period_type:
+        raise UserError(f"--freq: expected D, W, M, Q or Y, got {freq!r}")
+    if fmt not in ("table", "csv", "json"):
+        raise UserError(f"--format: expected table, csv or json, got {fmt!r}")
+    cfg = state.config()
+    cfg.indicator(indicator)
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        rows = series_rows(
+            s, cfg, indicator, period_type, _date(since, "--since"), _date(until, "--until")
+        )
+    cols = columns(cfg, indicator)
+    if fmt == "csv":
+        sys.stdout.write(to_csv(rows, cols))
+    elif fmt == "json":
+        sys.stdout.write(to_json(rows, indicator, period_type, cfg) + "\n")
+    else:
+        table = Table(title=f"{indicator} · {period_type} ({cfg.timezone})")
+        shown = [c for c in cols if c != "definition_version"]
+        for col in shown:
+            table.add_column(col, justify="right")
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in shown))
+        out.print(table)
+        if rows:
+            out.print(f"definition version {rows[0]['definition_version']}; 95% intervals")
+        else:
+            out.print("no stored values: run `meiyu compute`")
 
 
 @app.command()
@@ -321,7 +426,17 @@ def assess(
     _, sessions = _sessions(cfg)
     with sessions() as s:
         a = run_assess(s, cfg, indicator, period, baseline)
-    c = a.comparison
+    if a.share is not None:
+        _print_share_assessment(a)
+    else:
+        _print_rate_assessment(a)
+    if len(a.current_months) < 12:
+        out.print(f"（按同期月份比较：{', '.join(a.baseline_months)}）")
+    out.print(f"结论：[bold]{a.verdict}[/bold]（p = {a.p_value:.3g}，显著性水平 0.05）")
+
+
+def _print_rate_assessment(a: Assessment) -> None:
+    c, d = a.comparison, a.dispersion
     table = Table(title=f"{a.indicator} {a.name}：{a.period} 对比基线 {a.baseline}")
     for col in ("", "条目数", "月数", "月均", "95% 区间（月均）"):
         table.add_column(col, justify="right")
@@ -337,32 +452,226 @@ def assess(
         f"率比（本期/基线）{c.ratio:.2f}，95% 区间 {lo:.2f} – {hi:.2f}；"
         f"精确泊松检验 p = {c.p_value:.3g}"
     )
-    if len(a.current_months) < 12:
-        out.print(f"（按同期月份比较：{', '.join(a.baseline_months)}）")
-    out.print(f"结论：[bold]{a.verdict}[/bold]")
+    if d.phi > 1:
+        qlo, qhi = d.ratio_interval
+        out.print(
+            f"月度计数离散度 φ = {d.phi:.2f}（{d.months} 个月估计，>1 即超泊松离散）；"
+            f"拟泊松检验 p = {d.p_value:.3g}，率比 95% 区间 {qlo:.2f} – {qhi:.2f}；取两者中较大的 p"
+        )
+    else:
+        out.print(f"月度计数离散度 φ = {d.phi:.2f}（{d.months} 个月估计）：未见超泊松离散")
+
+
+def _print_share_assessment(a: Assessment) -> None:
+    sh = a.share
+    assert sh is not None
+    table = Table(title=f"{a.indicator} {a.name}：{a.period} 对比基线 {a.baseline}")
+    for col in ("", "正面", "已评分条目", "正面占比", "Wilson 95% 区间", "纠正误判后（95%）"):
+        table.add_column(col, justify="right")
+    for label, (x, n), (lo, hi), corr in (
+        (f"基线 {a.baseline}", sh.baseline, sh.baseline_interval, sh.corrected_baseline),
+        (f"本期 {a.period}", sh.current, sh.current_interval, sh.corrected_current),
+    ):
+        fixed = "—" if corr is None else f"{corr[0]:.1%}（{corr[1][0]:.1%} – {corr[1][1]:.1%}）"
+        table.add_row(label, str(x), str(n), f"{x / n:.1%}", f"{lo:.1%} – {hi:.1%}", fixed)
+    out.print(table)
+    c = sh.comparison
+    lo, hi = c.difference_interval
+    out.print(
+        f"占比变化（本期−基线）{c.difference:+.1%}，Newcombe 95% 区间 {lo:+.1%} – {hi:+.1%}；"
+        f"双比例 z 检验 p = {c.p_value:.3g}"
+    )
+    if sh.corrected_current is not None:
+        out.print("纠正误判：按模型在留出标注集上的混淆矩阵校正，区间为自助法 95%（仅供参考）")
+
+
+@app.command()
+def export(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="parquet, jsonl or csv (default: --out suffix).")
+    ] = None,
+    indicator: Annotated[
+        str | None, typer.Option("--indicator", "-i", help="Only its matched documents.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Published on or after, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Published on or before, YYYY-MM-DD.")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="zh or ko.")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+    with_html: Annotated[
+        bool, typer.Option("--with-html", help="Add the raw page from the HTTP cache.")
+    ] = False,
+) -> None:
+    """Export documents for research (one row each, streamed) with a DATASHEET.md beside."""
+    from pipelines.analyze import model_for, model_id
+    from reports.exports import FORMATS, ExportSpec, datasheet_path
+
+    fmt = fmt or out_path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise UserError(f"--format: expected parquet, jsonl or csv, got {fmt!r}")
+    if lang is not None and lang not in ("zh", "ko"):
+        raise UserError(f"--lang: expected zh or ko, got {lang!r}")
+    cfg = state.config()
+    if indicator is not None:
+        cfg.indicator(indicator)
+    start, end = _date(since, "--since"), _date(until, "--until")
+    if start and end and start > end:
+        raise UserError(f"--since {since} is after --until {until}")
+    _check_writable(out_path)
+    if with_html:
+        from crawlers.html_cache import check_cache
+
+        check_cache(cfg)
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        from storage.exports import ExportFilter, source_outlets
+
+        known = set(source_outlets(s)) | {src.name for src in cfg.sources}
+        for name in source or []:
+            if name not in known:
+                names = ", ".join(sorted(known))
+                raise UserError(f"--source: unknown source {name!r} (known: {names})")
+    tz = cfg.tz
+    # The current sentiment model of each indicator: only its results are exported.
+    models = {k: model_for(ind) for k, ind in cfg.indicators.items() if indicator in (None, k)}
+    spec = ExportSpec(
+        filter=ExportFilter(
+            indicator=indicator,
+            sources=tuple(source or ()),
+            language=lang,
+            start=dt.datetime.combine(start, dt.time(), tz) if start else None,
+            end=dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None,
+        ),
+        fmt=fmt,
+        out=out_path,
+        with_html=with_html,
+        models={k: model_id(p) for k, p in models.items()},
+        model_paths=models,
+    )
+    rows = _run_export(cfg, sessions, spec)
+    out.print(f"exported {rows:,} rows: {out_path}", highlight=False)
+    out.print(f"datasheet: {datasheet_path(out_path)}", highlight=False)
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any work when the file cannot be written (exit 2, nothing created)."""
+    if path.is_dir():
+        raise UserError(f"--out: {path} is a folder; give a file name")
+    folder = path.absolute().parent
+    while not folder.exists():  # folders still to create: the nearest existing one decides
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--out: cannot write under {folder}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"--out: {path} is not writable")
+
+
+def _run_export(cfg: Config, sessions: sessionmaker[Session], spec: ExportSpec) -> int:
+    from rich.progress import MofNCompleteColumn, Progress
+
+    from reports.exports import export as write_export
+    from storage.exports import count_rows
+
+    pages = None
+    with (
+        sessions() as s,
+        Progress(
+            *Progress.get_default_columns(),
+            MofNCompleteColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        ) as bar,
+    ):
+        try:
+            spec.out.parent.mkdir(parents=True, exist_ok=True)
+            if spec.with_html:
+                from crawlers.html_cache import CachedPages
+
+                task = bar.add_task("indexing the HTTP cache", total=None)
+                pages = CachedPages(cfg, on_entry=lambda: bar.advance(task))
+                bar.remove_task(task)
+            task = bar.add_task(f"export {spec.fmt}", total=count_rows(s, spec.filter))
+            result = write_export(
+                cfg,
+                s,
+                spec,
+                html_for=pages.pages if pages else None,
+                on_rows=lambda n: bar.advance(task, n),
+            )
+        except OSError as exc:
+            raise MeiyuError(f"export failed, nothing written: {exc}") from None
+        finally:
+            if pages:
+                pages.close()
+    return result.stats.rows
 
 
 @app.command()
 def report(
     month: Annotated[str, typer.Option("--month", "-m", help="YYYY-MM")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Comma list of html, pdf, xlsx.")
+    ] = "html",
 ) -> None:
-    """Render the monthly HTML report."""
+    """Render the monthly report (HTML; PDF and XLSX from the same numbers)."""
+    from reports.monthly import parse_formats
+
     cfg = state.config()
     year, mon = parse_month(month)
-    path = _report(cfg, year, mon, out_dir)
-    out.print(f"report written: {path}")
+    formats = parse_formats(fmt)
+    for path in _report(cfg, year, mon, out_dir, formats=formats):
+        out.print(f"report written: {path}")
 
 
 def _report(
-    cfg: Config, year: int, month: int, out_dir: Path, demo_note: str | None = None
-) -> Path:
+    cfg: Config,
+    year: int,
+    month: int,
+    out_dir: Path,
+    demo_note: str | None = None,
+    formats: list[str] | None = None,
+) -> list[Path]:
     from reports.monthly import build_monthly, write_report
 
     _, sessions = _sessions(cfg)
     with sessions() as s:
         rep = build_monthly(cfg, s, year, month, demo_note=demo_note)
-    return write_report(rep, out_dir)
+    return write_report(rep, out_dir, formats or ["html"])
+
+
+@app.command()
+def brief(
+    week: Annotated[
+        str | None, typer.Option("--week", "-w", help="ISO week, e.g. 2023-W49 (default: last).")
+    ] = None,
+    indicator: Annotated[
+        str | None, typer.Option("--indicator", "-i", help="A positive-share indicator (a67).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+) -> None:
+    """Write the weekly Korean-sentiment brief (HTML) for the tourism bureau."""
+    cfg = state.config()
+    path = _brief(cfg, week, indicator, out_dir)
+    out.print(f"brief written: {path}")
+
+
+def _brief(
+    cfg: Config,
+    week: str | None,
+    indicator: str | None,
+    out_dir: Path,
+    demo_note: str | None = None,
+) -> Path:
+    from reports.weekly import build_weekly, last_complete_week, parse_week, write_brief
+
+    chosen = parse_week(week) if week else last_complete_week(dt.datetime.now(cfg.tz).date())
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        made = build_weekly(cfg, s, chosen, indicator, demo_note=demo_note)
+    return write_brief(made, out_dir)
 
 
 @app.command()
@@ -379,31 +688,191 @@ def demo(
         out.print(f"demo corpus served at {site.proxy_url} (HTTP proxy for *.test hosts)")
         _run_crawl(cfg, list(cfg.sources))
     _compute(cfg)
+    _demo_alerts(cfg)
     year, month = 2023, 12
-    path = _report(cfg, year, month, out_dir, demo_note=DEMO_NOTE)
+    paths = _report(cfg, year, month, out_dir, DEMO_NOTE, ["html", "pdf", "xlsx"])
+    brief_path = _brief(cfg, "2023-W52", None, out_dir, demo_note=DEMO_NOTE)
     write_manifest(site.world, out_dir)
-    out.print(f"[bold green]demo report:[/bold green] {path.resolve()}")
+    for path in paths:
+        out.print(f"[bold green]demo report:[/bold green] {path.resolve()}")
+    out.print(f"[bold green]weekly brief:[/bold green] {brief_path.resolve()}")
+
+
+def _demo_alerts(cfg: Config) -> None:
+    """Detect and store alerts (the report and brief show them); the demo sends nothing."""
+    from reports.delivery import run_alerts
+
+    _, sessions = _sessions(cfg)
+    run = run_alerts(cfg, sessions, deliver=False)
+    out.print(f"alerts: {run.found} episode(s) found, {run.stored['new']} new")
 
 
 @app.command()
 def schedule(
-    once: Annotated[bool, typer.Option(help="Run crawl → compute → report once and exit.")] = False,
+    once: Annotated[
+        bool, typer.Option(help="Run crawl → analyze → compute → alerts → report once, exit.")
+    ] = False,
+    list_jobs: Annotated[
+        bool, typer.Option("--list", help="Show the jobs and their next run times, exit.")
+    ] = False,
 ) -> None:
-    """Run the unattended service (APScheduler) with the config's cron schedule."""
+    """Run the unattended service (APScheduler; jobs and runs are kept in the database)."""
     import scheduler
 
     cfg = state.config()
-    if once:
-        scheduler.run_pipeline_once(state.config_path)
+    if once and list_jobs:
+        raise UserError("--once and --list: choose one")
+    if list_jobs:
+        _print_jobs(cfg, scheduler.list_jobs(cfg, state.config_path))
+    elif once:
+        scheduler.run_once(cfg, state.config_path)
+    else:
+        scheduler.serve(cfg, state.config_path, on_start=lambda jobs: _print_jobs(cfg, jobs))
+
+
+def _local(t: dt.datetime | None, cfg: Config) -> str:
+    return t.astimezone(ZoneInfo(cfg.schedule.timezone)).strftime("%Y-%m-%d %H:%M") if t else "—"
+
+
+def _print_jobs(cfg: Config, jobs: list[JobInfo]) -> None:
+    table = Table(title=f"scheduled jobs ({cfg.schedule.timezone})")
+    for col in ("job", "schedule", "next run", "runs"):
+        table.add_column(col)
+    for job in jobs:
+        table.add_row(job.id, job.schedule, _local(job.next_run, cfg), " → ".join(job.steps))
+    out.print(table)
+
+
+@app.command()
+def status() -> None:
+    """What the scheduler runs now, each job's last run, and the last crawl runs."""
+    from storage.job_runs import active_runs, last_runs
+    from storage.queries import recent_crawl_runs
+
+    cfg = state.config()
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        active, last, crawls = active_runs(s), last_runs(s), recent_crawl_runs(s, 5)
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=cfg.schedule.stale_after_minutes)
+    table = Table(title="running now")
+    for col in ("job", "status", "step", "started", "heartbeat", "holder"):
+        table.add_column(col)
+    for r in active:
+        step = r.progress.get("step", "—")
+        done, total = r.progress.get("done", 0), r.progress.get("total", 0)
+        if done < total:
+            step = f"{step} ({done + 1}/{total})"
+        silent = r.heartbeat_at is not None and r.heartbeat_at < stale
+        table.add_row(
+            r.job_id,
+            r.status + (" (no heartbeat)" if silent else ""),
+            step,
+            _local(r.started_at, cfg),
+            _local(r.heartbeat_at, cfg),
+            r.holder,
+        )
+    out.print(table if active else "running now: nothing")
+    table = Table(title="last run of each job")
+    for col in ("job", "for", "status", "finished", "error"):
+        table.add_column(col)
+    for r in last:
+        table.add_row(
+            r.job_id, _local(r.slot, cfg), r.status, _local(r.finished_at, cfg), r.error or ""
+        )
+    out.print(table if last else "no scheduled job has run yet")
+    table = Table(title="last crawl runs")
+    for col in ("run", "sources", "started", "finished", "status", "items", "new"):
+        table.add_column(col)
+    for c in crawls:
+        table.add_row(
+            str(c.id),
+            ", ".join(c.sources),
+            _local(c.started_at, cfg),
+            _local(c.finished_at, cfg),
+            c.status,
+            str(c.items_seen),
+            str(c.documents_new),
+        )
+    out.print(table if crawls else "no crawl has run yet")
+
+
+@alerts_app.command("run")
+def alerts_run(
+    no_deliver: Annotated[
+        bool, typer.Option("--no-deliver", help="Detect and store only; send nothing.")
+    ] = False,
+) -> None:
+    """Detect alerts in the stored items, then send each channel what it has not received."""
+    from reports.delivery import run_alerts
+
+    cfg = state.config()
+    _, sessions = _sessions(cfg)
+    run = run_alerts(cfg, sessions, deliver=not no_deliver)
+    stored = run.stored
+    out.print(
+        f"alerts: {run.found} episode(s) found, {stored['new']} new, "
+        f"{stored['updated']} updated, {stored['unchanged']} unchanged"
+    )
+    if no_deliver:
         return
-    scheduler.serve(cfg, state.config_path)
+    if not cfg.alerts.channels:
+        out.print("no [[alerts.channels]] configured: nothing sent")
+    for d in run.deliveries:
+        outcome = "sent" if d.error is None else f"failed ({d.error})"
+        out.print(f"alert #{d.alert_id} → {d.channel}: {outcome}", highlight=False)
+    out.print(f"{len(run.deliveries) - len(run.failed)} sent, {len(run.failed)} failed")
+    if run.failed:
+        first = run.failed[0]
+        raise MeiyuError(
+            f"{len(run.failed)} alert delivery(ies) failed, retried on the next run; "
+            f"first: alert #{first.alert_id} → {first.channel}: {first.error}"
+        )
+
+
+@alerts_app.command("list")
+def alerts_list(
+    since: Annotated[
+        str | None, typer.Option(help="Only alerts whose period ends on or after YYYY-MM-DD.")
+    ] = None,
+) -> None:
+    """The stored alerts and, per channel, whether they were sent."""
+    from reports.alert_message import period_text
+    from storage.alerts import list_alerts
+
+    cfg = state.config()
+    start = _date(since, "--since")
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        alerts = list_alerts(s, start)
+    table = Table(title="alerts")
+    for col in ("id", "rule", "indicator", "period", "observed", "expected", "p", "items"):
+        table.add_column(col, justify="left" if col in ("rule", "period") else "right")
+    table.add_column("deliveries", overflow="fold")
+    for a in alerts:
+        sent = ", ".join(
+            f"{name}: {d.get('status', '?')}" for name, d in sorted(a.deliveries.items())
+        )
+        table.add_row(
+            str(a.id),
+            a.rule,
+            a.indicator,
+            period_text(a.period_start, a.period_end),
+            f"{a.observed:.3g}",
+            f"{a.expected:.3g}",
+            f"{a.p_value:.2g}",
+            str(len(a.items)),
+            sent or "not sent",
+        )
+    out.print(table)
+    out.print(f"{len(alerts)} alert(s)")
 
 
 def main() -> None:
     try:
         app()  # standalone: usage errors are one line and exit 2 (click's own handling)
     except MeiyuError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # the message is text, not markup: "[[sources]]" must reach the user as written
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

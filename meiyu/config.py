@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -118,6 +119,8 @@ class SourceConfig(_Strict):
     # Seconds between requests to this source (its terms of use), one at a time; default:
     # crawl.download_delay with AutoThrottle.
     download_delay: float | None = Field(default=None, ge=0)
+    # Hours between scheduled crawls of this source; default: schedule.crawl_every_hours.
+    crawl_every_hours: int | None = Field(default=None, ge=1)
 
     @field_validator("feeds", "base_url")
     @classmethod
@@ -176,18 +179,119 @@ class IndicatorConfig(_Strict):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
+class NlpConfig(_Strict):
+    """The analysis stage (`meiyu analyze`): where the sentiment model runs and how much it
+    scores between commits (a killed run resumes after the last committed batch)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when torch sees a GPU
+    threads: int = Field(default=0, ge=0)  # torch CPU threads; 0: every core
+    batch_size: int = Field(default=256, ge=1)  # documents scored and committed together
+
+
 class ReportConfig(_Strict):
     title: str = "威海城市国际化 · 媒体美誉度月报"
-    trend_months: int = Field(default=12, ge=2, le=120)
+    trend_months: int = Field(default=24, ge=2, le=120)
 
 
 class ScheduleConfig(_Strict):
-    """Cron expressions (Asia/Shanghai by default) for the unattended service."""
+    """The unattended service (`meiyu schedule`): when each job fires, in `timezone`.
+
+    Cron lines have 5 fields, weekdays as cron counts them (0 or 7 = Sunday, or mon…sun);
+    an empty string turns that job off.
+    """
 
     timezone: TimeZoneName = "Asia/Shanghai"
-    crawl: str = "0 */6 * * *"
-    compute: str = "30 */6 * * *"
-    monthly_report: str = "0 8 1 * *"
+    crawl_every_hours: int = Field(default=6, ge=1)  # each source, then `meiyu analyze`
+    compute: str = "30 2 * * *"  # then `meiyu alerts run`
+    monthly_report: str = "0 8 1 * *"  # for the previous month
+    weekly_brief: str = "0 8 * * mon"  # for the previous ISO week
+    # How a step is launched, followed by its `meiyu` arguments; default: this Python's
+    # `-m meiyu.cli`. Children get MEIYU_CONFIG and MEIYU_JOB_RUN_ID in their environment.
+    command: list[str] | None = Field(default=None, min_length=1)
+    # On SIGTERM the running step gets SIGTERM, then SIGKILL after this many seconds.
+    stop_grace_seconds: float = Field(default=30.0, ge=0)
+    # A run whose scheduler sent no heartbeat for this long is taken as abandoned.
+    stale_after_minutes: float = Field(default=30.0, ge=1)
+
+    @field_validator("compute", "monthly_report", "weekly_brief")
+    @classmethod
+    def _cron(cls, expr: str) -> str:
+        from meiyu.jobs import cron_trigger
+
+        if expr.strip():
+            cron_trigger(expr, "UTC")
+        return expr
+
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ChannelConfig(_Strict):
+    """Where alerts go. Secrets (robot URLs carry their key, SMTP passwords) are never in the
+    file: the `*_env` keys name the environment variables that hold them."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["webhook", "wecom", "dingtalk", "email"]
+    url_env: str | None = None  # webhook, wecom, dingtalk
+    secret_env: str | None = None  # dingtalk robots with 加签 (signed URLs)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False  # upgrade a plain connection (port 587)
+    smtp_ssl: bool = False  # TLS from the start (port 465, e.g. QQ and 163 mail)
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str | None = None
+    recipients: list[str] = []
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_for_kind(self) -> ChannelConfig:
+        # Checked here, not per field, so a URL pasted into url_env is never echoed back.
+        for key in ("url_env", "secret_env", "username_env", "password_env"):
+            value = getattr(self, key)
+            if value is not None and not re.fullmatch(_ENV_NAME, value):
+                raise ValueError(
+                    f"{key} to be the NAME of an environment variable (e.g. WECOM_ROBOT_URL), "
+                    "not the secret itself"
+                )
+        if self.kind == "email":
+            if not (self.smtp_host and self.sender and self.recipients):
+                raise ValueError("smtp_host, sender and recipients for an email channel")
+        elif not self.url_env:
+            raise ValueError(f"url_env for a {self.kind} channel")
+        if self.secret_env and self.kind != "dingtalk":
+            raise ValueError("secret_env on dingtalk channels only")
+        if self.starttls and self.smtp_ssl:
+            raise ValueError("starttls or smtp_ssl, not both")
+        return self
+
+
+class AlertsConfig(_Strict):
+    """舆情预警 thresholds (pipelines/alerts.py states the rules) and delivery channels."""
+
+    window_days: int = Field(default=28, ge=7)  # trailing days behind a day's expectation
+    floor_per_window: float = Field(default=1.0, gt=0)  # λ ≥ this many items per window
+    alpha: float = Field(default=0.001, gt=0, lt=1)  # Poisson tail for spikes and surges
+    negative_min_count: int = Field(default=3, ge=1)
+    volume_min_count: int = Field(default=5, ge=1)
+    merge_days: int = Field(default=7, ge=0)  # alerting days this close are one episode
+    share_weeks: int = Field(default=8, ge=1)
+    share_min_items: int = Field(default=10, ge=1)
+    share_min_drop: float = Field(default=0.15, ge=0, le=1)
+    share_alpha: float = Field(default=0.01, gt=0, lt=1)
+    message_items: int = Field(default=10, ge=0)  # items listed in a message
+    # Alerts about periods that ended longer ago are stored but not sent (a backfill of past
+    # years raises history, not pages); 0 sends alerts of any age.
+    deliver_max_age_days: int = Field(default=30, ge=0)
+    channels: list[ChannelConfig] = []
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, channels: list[ChannelConfig]) -> list[ChannelConfig]:
+        names = [c.name for c in channels]
+        if len(set(names)) != len(names):
+            raise ValueError("channels with unique names")
+        return channels
 
 
 class Config(_Strict):
@@ -197,7 +301,9 @@ class Config(_Strict):
     redis: RedisConfig = RedisConfig()
     crawl: CrawlConfig = CrawlConfig()
     report: ReportConfig = ReportConfig()
+    nlp: NlpConfig = NlpConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    alerts: AlertsConfig = AlertsConfig()
     sources: list[SourceConfig] = []
     indicators: dict[str, IndicatorConfig] = Field(min_length=1)
 
