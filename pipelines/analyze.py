@@ -4,24 +4,40 @@ tone behind a29/a68's volume).
 For each relevant item without a result for the current model, the title and the sentences
 that speak of the place (nlp.relevance) are scored and averaged (nlp.sentiment's stated rule);
 the result is stored with the model's id, so a new model adds results, never rewrites them.
+Documents are scored in batches, each committed on its own: a killed run resumes with the
+documents that still have no result for the current model.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, IndicatorConfig
+from meiyu.errors import ConfigError
 from nlp import relevance
-from nlp.sentiment import DEFAULT_MODELS, SentimentModel, document_sentiment, load
-from storage.db import transaction
+from nlp.sentiment import (
+    DEFAULT_MODELS,
+    SentimentModel,
+    documents_sentiment,
+    load,
+    resolve_device,
+    set_threads,
+)
+from storage.db import unit_of_work
 from storage.models import Document, IndicatorMatch, SentimentResult
 from storage.writes import record_sentiment
+
+DEFAULT_BATCH_SIZE = 256
+# (indicator, documents scored so far, documents pending at the start): called once before the
+# first batch and after each committed batch, so a UI can show a bar.
+ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -29,7 +45,7 @@ class AnalyzeSummary:
     indicator: str
     model_id: str
     scored: int
-    already: int
+    already: int  # results this model had before the run
 
 
 def model_id(name_or_path: str | Path) -> str:
@@ -64,33 +80,75 @@ def place_sentences(text: str, ind: IndicatorConfig) -> list[str]:
     ]
 
 
-def analyze_indicator(
-    session: Session, key: str, ind: IndicatorConfig, model: SentimentModel, mid: str
-) -> AnalyzeSummary:
+def pending_documents(session: Session, key: str, mid: str) -> list[int]:
+    """Relevant documents of the indicator without a result for this model, in id order."""
     done = select(SentimentResult.document_id).where(
         and_(SentimentResult.model_id == mid, SentimentResult.target == key)
     )
+    return list(
+        session.scalars(
+            select(IndicatorMatch.document_id)
+            .where(
+                IndicatorMatch.indicator == key,
+                IndicatorMatch.relevant.is_(True),
+                IndicatorMatch.document_id.not_in(done),
+            )
+            .order_by(IndicatorMatch.document_id)
+        )
+    )
+
+
+def score_batch(
+    session: Session,
+    key: str,
+    ind: IndicatorConfig,
+    model: SentimentModel,
+    mid: str,
+    doc_ids: Sequence[int],
+) -> int:
+    """Score these documents and record their results (the caller commits)."""
     rows = session.execute(
         select(Document.id, Document.title, Document.text)
-        .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
-        .where(
-            IndicatorMatch.indicator == key,
-            IndicatorMatch.relevant.is_(True),
-            Document.id.not_in(done),
-        )
+        .where(Document.id.in_(doc_ids))
         .order_by(Document.id)
     ).all()
-    already = session.scalar(
-        select(SentimentResult.id)
-        .where(SentimentResult.model_id == mid, SentimentResult.target == key)
-        .limit(1)
+    results = documents_sentiment(
+        model, [(title, place_sentences(text, ind)) for _, title, text in rows]
     )
-    for doc_id, title, text in rows:
-        result = document_sentiment(model, title, place_sentences(text, ind))
+    for (doc_id, _, _), result in zip(rows, results, strict=True):
         record_sentiment(
             session, doc_id, mid, key, result.label, result.scores, "\n".join(result.evidence)
         )
-    return AnalyzeSummary(key, mid, len(rows), 0 if already is None else 1)
+    return len(rows)
+
+
+def analyze_indicator(
+    sessions: sessionmaker[Session],
+    key: str,
+    ind: IndicatorConfig,
+    model: SentimentModel,
+    mid: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: ProgressCallback | None = None,
+) -> AnalyzeSummary:
+    """Every pending document, one transaction per batch: a run killed (or failing) part-way
+    keeps the batches it committed, and the next run starts after them."""
+    with sessions() as s:
+        pending = pending_documents(s, key, mid)
+        already = s.scalar(
+            select(func.count())
+            .select_from(SentimentResult)
+            .where(SentimentResult.model_id == mid, SentimentResult.target == key)
+        )
+    scored = 0
+    if on_progress:
+        on_progress(key, 0, len(pending))
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start : start + batch_size]
+        scored += unit_of_work(sessions, score_batch, key, ind, model, mid, batch)
+        if on_progress:
+            on_progress(key, scored, len(pending))
+    return AnalyzeSummary(key, mid, scored, already or 0)
 
 
 def model_available(ind: IndicatorConfig) -> bool:
@@ -98,15 +156,39 @@ def model_available(ind: IndicatorConfig) -> bool:
     return ind.sentiment_model is not None or (Path(model_for(ind)) / "config.json").exists()
 
 
-def analyze_all(cfg: Config, sessions: sessionmaker[Session]) -> list[AnalyzeSummary]:
+def device_for(cfg: Config) -> str:
+    """`[nlp] device` as torch names it; 'cuda' on a machine without one is a config error."""
+    try:
+        return resolve_device(cfg.nlp.device)
+    except ValueError as exc:
+        raise ConfigError(f'nlp.device: {exc}; use "auto" or "cpu"') from None
+
+
+def analyze_all(
+    cfg: Config,
+    sessions: sessionmaker[Session],
+    on_progress: ProgressCallback | None = None,
+    batch_size: int | None = None,
+) -> list[AnalyzeSummary]:
     """Every indicator whose language has a model: a67's share, and the tone behind a29/a68's
-    volume. One transaction each."""
+    volume. Committed every `batch_size` documents (default `[nlp] batch_size`)."""
+    todo = [(key, ind) for key, ind in cfg.indicators.items() if model_available(ind)]
+    if not todo:
+        return []  # no shipped model for these languages yet
+    device = device_for(cfg)
+    set_threads(cfg.nlp.threads or None)
     out = []
-    for key, ind in cfg.indicators.items():
+    for key, ind in todo:
         name = model_for(ind)
-        if not model_available(ind):
-            continue  # no shipped model for this language yet
-        model = load(name)
-        with transaction(sessions) as s:
-            out.append(analyze_indicator(s, key, ind, model, model_id(name)))
+        out.append(
+            analyze_indicator(
+                sessions,
+                key,
+                ind,
+                load(name, device),
+                model_id(name),
+                batch_size or cfg.nlp.batch_size,
+                on_progress,
+            )
+        )
     return out
