@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+# user:password@ in a URL (up to the last @ of the word: a raw @ in a password is hidden too)
+_URL_PASSWORD = re.compile(r"(//[^/@\s:]*:)\S*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the password of any URL in it replaced by ***: messages may quote a
+    database or proxy URL the user gave, never its secret."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
 
 class MeiyuError(Exception):
     """Base of every error the CLI turns into a one-line message."""
@@ -21,6 +32,11 @@ class ConfigError(UserError):
 
 class DatabaseUnavailable(MeiyuError):
     """The database could not be reached; nothing was written."""
+
+
+class DatabaseFailed(MeiyuError):
+    """A write failed (disk full, read-only file, I/O error); its unit of work was rolled
+    back, the units committed before are kept."""
 
 
 class CrawlFailed(MeiyuError):

@@ -31,7 +31,7 @@ from pipelines.analyze import model_available, model_for, model_id
 from pipelines.correction import ShareCorrector, load_confusion
 from pipelines.periods import PERIOD_TYPES, local_day, period_end, period_keys, period_start
 from pipelines.uncertainty import poisson_interval, wilson_interval
-from storage.db import transaction
+from storage.db import unit_of_work
 from storage.queries import (
     ProbeRow,
     matched_documents,
@@ -233,18 +233,33 @@ def aggregate_all(
     first_day = read_from(since)
     coverage_cache: dict[object, dict[tuple[str, str], int]] = {}
     for key, ind in cfg.indicators.items():
-        version = definition_version(ind)
-        with transaction(sessions) as s:
-            values, undated = series_values(s, key, ind, cfg, since, coverage_cache)
-            for ptype in PERIOD_TYPES:
-                keep = {v.period for v in values if v.period_type == ptype}
-                delete_stale_values(s, key, ptype, version, keep, _first_key(ptype, first_day))
-            upsert_values(s, values)
+        values, undated = unit_of_work(
+            sessions, store_series, key, ind, cfg, since, first_day, coverage_cache
+        )
         months = [v for v in values if v.period_type == "month"]
         out.append(
             AggregateSummary(key, len(months), sum(v.n_items for v in months), undated, len(values))
         )
     return out
+
+
+def store_series(
+    s: Session,
+    key: str,
+    ind: IndicatorConfig,
+    cfg: Config,
+    since: dt.date | None,
+    first_day: dt.date | None,
+    coverage_cache: dict[object, dict[tuple[str, str], int]],
+) -> tuple[list[ValueRecord], int]:
+    """One indicator's series, every period type, as one unit of work (stale periods dropped)."""
+    values, undated = series_values(s, key, ind, cfg, since, coverage_cache)
+    version = definition_version(ind)
+    for ptype in PERIOD_TYPES:
+        keep = {v.period for v in values if v.period_type == ptype}
+        delete_stale_values(s, key, ptype, version, keep, _first_key(ptype, first_day))
+    upsert_values(s, values)
+    return values, undated
 
 
 def _first_key(ptype: str, first_day: dt.date | None) -> str | None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from meiyu.config import Config, IndicatorConfig
 from nlp import relevance
 from nlp.matching import match_all_of
-from storage.db import transaction
+from storage.db import unit_of_work
 from storage.queries import iter_texts
 from storage.writes import MatchRecord, replace_matches
 
@@ -47,6 +47,5 @@ def match_all(cfg: Config, sessions: sessionmaker[Session]) -> list[MatchSummary
     """Recompute every indicator's matches, each in one transaction (idempotent)."""
     out = []
     for key, ind in cfg.indicators.items():
-        with transaction(sessions) as s:
-            out.append(match_indicator(s, key, ind))
+        out.append(unit_of_work(sessions, match_indicator, key, ind))
     return out

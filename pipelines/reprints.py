@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp.fingerprint import jaccard, shingles
-from storage.db import transaction
+from storage.db import unit_of_work
 from storage.models import Document
 
 # Measured on the demo world: reprints (one source line added) ≥ 0.857 Jaccard, distinct
@@ -88,6 +88,5 @@ def cluster_all(
 ) -> list[ReprintSummary]:
     out = []
     for lang in languages:
-        with transaction(sessions) as s:
-            out.append(cluster_language(s, lang))
+        out.append(unit_of_work(sessions, cluster_language, lang))
     return out

@@ -1,27 +1,40 @@
-"""Engines and sessions: SQLite gets WAL and foreign keys; unreachable servers become one line."""
+"""Engines and sessions: SQLite gets WAL and foreign keys; unreachable servers become one line;
+a unit of work survives a PostgreSQL restart by running again."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.errors import DatabaseUnavailable, UserError
+from meiyu.errors import DatabaseFailed, DatabaseUnavailable, UserError, redact
+
+log = logging.getLogger("meiyu.db")
+T = TypeVar("T")
+P = ParamSpec("P")
+# How long a unit of work waits for a lost PostgreSQL server before the command gives up
+# (a restart takes seconds; a longer outage is for the next scheduled run).
+RETRY_SECONDS = 60.0
+RETRY_MAX_DELAY = 5.0
 
 
 def normalise_url(url: str) -> URL:
     """Accept postgres:// and postgresql:// and use psycopg 3; make SQLite's folder exist."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise UserError(f"database URL is malformed: {url!r}") from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise UserError(f"database URL is malformed: {redact(url)!r}") from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -71,14 +84,30 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
-        reason = " ".join(str(exc.orig or exc).split())  # psycopg spreads it over lines
         raise DatabaseUnavailable(
-            f"cannot reach database {safe_url(engine.url)}: {reason}"
+            f"cannot reach database {safe_url(engine.url)}: {one_line(exc)}"
+            + _sqlite_folder_hint(engine)
         ) from None
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def one_line(exc: BaseException) -> str:
+    """The driver's message without SQLAlchemy's wrapping; psycopg spreads it over lines."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
+def _sqlite_folder_hint(engine: Engine) -> str:
+    """SQLite says only "unable to open database file" when it may not write next to it."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return ""
+    folder = Path(engine.url.database).expanduser().resolve().parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        return f" (the folder {folder} is read-only: SQLite writes the file and its -wal there)"
+    return ""
+
+
+def session_factory(engine: Engine, retry_seconds: float = RETRY_SECONDS) -> sessionmaker[Session]:
+    """Sessions on `engine`; `retry_seconds` is how long unit_of_work waits for a lost server."""
+    return sessionmaker(engine, expire_on_commit=False, info={"retry_seconds": retry_seconds})
 
 
 @contextlib.contextmanager
@@ -86,3 +115,69 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed whole or rolled back whole."""
     with factory() as session, session.begin():
         yield session
+
+
+def lost_connection(exc: DBAPIError, dialect: str) -> bool:
+    """The PostgreSQL server went away (restart, network cut, refused connection), as opposed
+    to a statement the server refused: only the former is worth running again."""
+    if dialect != "postgresql":
+        return False  # SQLite's errors (disk full, read-only, I/O) do not pass by waiting
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    # no SQLSTATE: the client's own connection failure; 08: connection exception;
+    # 57P01-03: admin shutdown, crash shutdown, cannot connect now (the server is starting)
+    return isinstance(exc, OperationalError) and (
+        state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    )
+
+
+def unit_of_work(
+    factory: sessionmaker[Session],
+    work: Callable[Concatenate[Session, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`work(session, *args, **kwargs)` in one transaction, committed whole or rolled back whole.
+
+    A PostgreSQL connection lost on the way rolls the unit back, and it runs again once the
+    server answers, for up to the factory's retry_seconds: every stage's unit is idempotent
+    (upserts, replace-by-key), so running one again (even after a commit whose answer was lost)
+    stores the same rows. Any other database failure ends the command in one line.
+    """
+    bind = factory.kw["bind"]
+    assert isinstance(bind, Engine), "unit_of_work needs a sessionmaker bound to an engine"
+    budget = float(factory.kw.get("info", {}).get("retry_seconds", RETRY_SECONDS))
+    where = safe_url(bind.url)
+    deadline = time.monotonic() + budget
+    delay, attempt = 0.5, 0
+    while True:
+        try:
+            with transaction(factory) as session:
+                return work(session, *args, **kwargs)
+        except DBAPIError as exc:
+            if not lost_connection(exc, bind.dialect.name):
+                raise DatabaseFailed(
+                    f"database error at {where}: {one_line(exc)}; "
+                    "the unit of work in progress was rolled back, what was committed is kept"
+                ) from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DatabaseUnavailable(
+                    f"database unreachable at {where}: {one_line(exc)} (gave up after "
+                    f"{budget:g} s; the unit in progress was rolled back, what was committed "
+                    "is kept)"
+                ) from None
+            attempt += 1
+            wait = min(delay, left)
+            log.warning(
+                "database unreachable at %s: %s; unit rolled back, retry %d in %.1f s "
+                "(%.0f s left)",
+                where,
+                one_line(exc),
+                attempt,
+                wait,
+                left,
+            )
+            time.sleep(wait)
+            delay = min(delay * 2, RETRY_MAX_DELAY)

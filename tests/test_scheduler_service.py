@@ -193,7 +193,7 @@ def test_downtime_runs_each_missed_job_once(db_url: str, tmp_path: Path, clock: 
                 "analyze",
                 "compute",
                 "alerts run",
-                "report --month 2024-01",
+                "report --format html,pdf,xlsx --month 2024-01",
             ]
         )
         ids = {str(r.id) for r in runs}
@@ -337,7 +337,7 @@ def test_two_scheduler_processes_run_each_firing_once(db_url: str, tmp_path: Pat
             "analyze",
             "compute",
             "alerts run",
-            f"report --month {previous_month(at)}",
+            f"report --format html,pdf,xlsx --month {previous_month(at)}",
             f"brief --week {previous_iso_week(at)}",
         ]
     )
@@ -418,7 +418,7 @@ def test_list_once_and_status(tmp_path: Path) -> None:
         "analyze",
         "compute",
         "alerts run",
-        f"report --month {month}",
+        f"report --format html,pdf,xlsx --month {month}",
     ]
     shown = run_meiyu("--config", str(path), "status", env=env)
     assert shown.returncode == 0, shown.stderr
