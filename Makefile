@@ -8,7 +8,7 @@ TORCH_SPEC  ?= torch==2.13.0
 WHEEL_DIR   ?= /opt/wheels
 FIND_LINKS  := $(if $(wildcard $(WHEEL_DIR)/torch-*.whl),--find-links $(WHEEL_DIR),)
 
-.PHONY: setup demo look test lint clean
+.PHONY: setup demo look test bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,12 @@ look: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Every benchmark once, in bounded sizes (under 15 minutes on 2 cores): the figures are printed,
+# merged into bench/results.json and written into the README's table. PostgreSQL and Redis are
+# used where reachable (MEIYU_TEST_POSTGRES_URL, MEIYU_TEST_REDIS_URL, else the local defaults).
+bench: setup
+	$(BIN)/python bench/run_all.py --readme
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy meiyu crawlers nlp pipelines storage reports scheduler.py

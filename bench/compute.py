@@ -1,7 +1,7 @@
 """Full recompute of every series for a million stored documents, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/compute.py [--documents 1000000] [--backends sqlite,postgresql]
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--json bench/results.json]
 
 Generates the documents straight into a fresh database (2020-2023, Chinese and Korean, with
 reprint clusters, indicator matches at realistic rates and a67 sentiment results), then times
@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from results import record  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -197,6 +198,7 @@ def main() -> None:
             "MEIYU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
     )
+    ap.add_argument("--json", type=Path, help="Merge the figures into this results file.")
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
     for backend in args.backends.split(","):
@@ -222,6 +224,23 @@ def main() -> None:
             f"  {backend:<11} first {f['first']:.1f} s · recompute {f['again']:.1f} s · "
             f"--since last year {f['since']:.1f} s"
         )
+    if args.json:
+        params = {"documents": args.documents, "backends": args.backends.split(",")}
+        if "postgresql" in results:
+            params["postgresql"] = _server_version(args.postgres)
+        record(args.json, "compute", {k: _rounded(v) for k, v in results.items()}, params)
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 2) for k, v in figures.items()}
+
+
+def _server_version(url: str) -> str:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        version = str(conn.execute(text("SHOW server_version")).scalar_one()).split()[0]
+    engine.dispose()
+    return version
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/export.py [--documents 1000000] [--small 100000]
         [--formats parquet,jsonl] [--backends sqlite[,postgresql]]
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--json bench/results.json]
 
 Generates the documents with bench/compute.py's generator (2020-2023, Chinese and Korean,
 reprint clusters, indicator matches, a67 sentiment) into a fresh database, once with `--small`
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import pyarrow.parquet as pq  # noqa: E402
 from compute import generate  # noqa: E402
+from results import record  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -111,6 +112,7 @@ def main() -> None:
             "MEIYU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
     )
+    ap.add_argument("--json", type=Path, help="Merge the figures into this results file.")
     args = ap.parse_args()
     formats = args.formats.split(",")
     figures: list[Figure] = []
@@ -139,6 +141,14 @@ def main() -> None:
             f"  {f.backend:<11}{f.fmt:<9}{f.rows:>11,}{f.rows / f.seconds:>10,.0f}"
             f"{f.peak_rss_mb:>8.0f} MB"
         )
+    if args.json:
+        rows = [
+            {**asdict(f), "seconds": round(f.seconds, 2), "rows_per_s": round(f.rows / f.seconds)}
+            | {"peak_rss_mb": round(f.peak_rss_mb, 1), "size_mb": round(f.size_mb, 1)}
+            for f in figures
+        ]
+        params = {"small": args.small, "documents": args.documents, "formats": formats}
+        record(args.json, "export", {"runs": rows}, params)
 
 
 if __name__ == "__main__":
