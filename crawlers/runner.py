@@ -83,6 +83,12 @@ def run_crawl(
     until = until or dt.datetime.now(cfg.tz).date()
     since = since or until - dt.timedelta(days=cfg.crawl.window_days - 1)
     base = settings_for(cfg, log_level)
+    shared = cfg.crawl.backend == "redis"
+    if shared:
+        from crawlers import distributed
+
+        distributed.connect(cfg.redis)  # waits while Redis is unreachable, then one line
+        worker = distributed.worker_id()
     process = CrawlerProcess(base)
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
     crawlers: list[Crawler] = []
@@ -96,10 +102,15 @@ def run_crawl(
                 continue
         cls = spider_class(source.kind)
         extra: dict[str, Any] = {}
-        if cfg.crawl.jobs_dir:
+        # The same source and window: one crawl, resumed from its JOBDIR or shared in Redis.
+        ident = repr(sorted((k, v) for k, v in kwargs.items() if k != "known_urls"))
+        if shared:
+            key = distributed.crawl_key(cfg.redis.key_prefix, source.name, ident)
+            extra.update(distributed.worker_settings(cfg.redis, key, worker))
+            cls = distributed.shared(cls)
+        elif cfg.crawl.jobs_dir:
             # A killed crawl of the same source and window resumes from its JOBDIR.
-            ident = {k: v for k, v in kwargs.items() if k != "known_urls"}
-            key = hashlib.sha1(repr(sorted(ident.items())).encode()).hexdigest()[:10]
+            key = hashlib.sha1(ident.encode()).hexdigest()[:10]
             extra["JOBDIR"] = str(Path(cfg.crawl.jobs_dir) / f"{source.name}-{key}")
         if source.download_delay is not None:
             # A source's own pace (GDELT asks for one request every 5 s).
@@ -115,6 +126,11 @@ def run_crawl(
         process.crawl(crawler, **kwargs)
         crawlers.append(crawler)
     process.start()
+    if shared:
+        for crawler in crawlers:
+            error = crawler.stats.get_value("meiyu/redis_error") if crawler.stats else None
+            if error:
+                raise distributed.RedisUnavailable(error)  # what was fetched is stored
     summary = CrawlSummary()
     for crawler in crawlers:
         stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}

@@ -134,3 +134,29 @@ def test_unreachable_and_malformed_database_urls() -> None:
 def test_sqlite_folder_that_cannot_be_created() -> None:
     with pytest.raises(DatabaseUnavailable, match="cannot create the SQLite folder"):
         make_engine("sqlite:////proc/no-such-dir/meiyu.db")
+
+
+def test_concurrent_first_upgrade_on_postgresql(postgres_url: str) -> None:
+    """Two crawl workers starting on one empty database: the migrations run once, no error."""
+    import threading
+
+    errors: list[str] = []
+
+    def run() -> None:
+        engine = make_engine(postgres_url)
+        try:
+            upgrade(engine)
+        except Exception as exc:  # the point of the test: any error is a failure
+            errors.append(repr(exc)[:300])
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine = make_engine(postgres_url)
+    assert errors == []
+    assert current_revision(engine) == head_revision(engine)
+    engine.dispose()
