@@ -3,7 +3,9 @@
     .venv/bin/python -m nlp.evaluate_relevance [--write]
 
 --write stores the figures in nlp/data/relevance_eval.json, the floor the evaluation test
-holds every later change to.
+holds every later change to. `ko_backends` compares the two Korean analysers (Kiwi, Okt):
+the more accurate is the default `[nlp] korean_analyser`; its speed figures are this
+machine's at the time of writing, not a floor.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from nlp.korean import AnalyserName
 from nlp.relevance import chinese, korean
 from nlp.resources import DATA
 
@@ -31,12 +35,39 @@ def _rows(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def evaluate_korean() -> dict[str, Any]:
+def evaluate_korean(analyser: AnalyserName = "kiwi") -> dict[str, Any]:
     rows = _rows("ko_relevance.tsv")
     right = sum(
-        int(korean(r["text"], TERMS["a67"], ["위해"]).relevant) == int(r["relevant"]) for r in rows
+        int(korean(r["text"], TERMS["a67"], ["위해"], analyser).relevant) == int(r["relevant"])
+        for r in rows
     )
     return {"n": len(rows), "relevance_accuracy": round(right / len(rows), 4)}
+
+
+def korean_backends() -> dict[str, Any]:
+    """Both Korean analysers on the same set: accuracy, and speed (sentences/s once warm; the
+    first call, which loads Kiwi's model or starts Okt's JVM, is timed on its own)."""
+    from nlp.korean import analyser as korean_analyser
+    from nlp.korean import kiwi
+
+    kiwi.cache_clear()  # time Kiwi's model load too, as Okt's JVM start is timed
+    texts = [r["text"] for r in _rows("ko_relevance.tsv")]
+    out: dict[str, Any] = {}
+    for name in get_args(AnalyserName):
+        t0 = time.perf_counter()
+        korean_analyser(name).readings("위해")
+        startup = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        for text in texts:
+            korean(text, TERMS["a67"], ["위해"], name)
+        rate = len(texts) / (time.perf_counter() - t1)
+        out[name] = {
+            **evaluate_korean(name),
+            "startup_s": round(startup, 2),
+            "sentences_per_s": round(rate, 1),
+        }
+    out["default"] = max(get_args(AnalyserName), key=lambda n: out[n]["relevance_accuracy"])
+    return out
 
 
 WINDOWS = (10, 15, 20, 30, 45, 60, 100, 300)
@@ -88,6 +119,7 @@ def main() -> None:
         "ko_a67": evaluate_korean(),
         "zh_a29_a68": evaluate_chinese(),
         "zh_window_choice": choose_window(),
+        "ko_backends": korean_backends(),
     }
     print(json.dumps(figures, indent=1))
     if args.write:

@@ -1,7 +1,7 @@
 """Does a text that literally matches an indicator speak of the place and topic?
 
 `literal` is the plan's own definition, exactly (nlp.matching). `relevant` adds, for Korean,
-that a name form is the city (Kiwi tags it a proper noun: not "~을 위해", not 위해=harm), and
+that a name form is the city (nlp.korean's analyser: not "~을 위해", not 위해=harm), and
 for Chinese, that 威海/刘公岛 is the place (not 威海路, a bank, a ship; rules in
 nlp/data/zh_relevance.toml) and that the indicator's terms occur close together.
 """
@@ -13,10 +13,14 @@ import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nlp.matching import match_all_of
 from nlp.normalise import match_form
 from nlp.resources import DATA
+
+if TYPE_CHECKING:  # Kiwi loads its model on import: only when a Korean text comes
+    from nlp.korean import AnalyserName
 
 HANJA_CITY = "威海"
 # The co-occurrence unit for Chinese: a sentence (terms in different sentences are rarely
@@ -36,37 +40,23 @@ class Relevance:
 
 
 def korean(
-    text: str, all_of: Sequence[Sequence[str]], extra_forms: Sequence[str] = ("위해",)
+    text: str,
+    all_of: Sequence[Sequence[str]],
+    extra_forms: Sequence[str] = ("위해",),
+    analyser: AnalyserName = "kiwi",
 ) -> Relevance:
     """a67: literal = any configured name form; relevant = a form that is the city.
 
-    `extra_forms` are ambiguous forms (bare 위해) that count only when Kiwi reads them as
-    the place; they never make a literal hit on their own.
+    `extra_forms` are ambiguous forms (bare 위해) that count only when the Korean analyser
+    (nlp.korean: Kiwi, or Okt with context rules) reads them as the place; they never make a
+    literal hit on their own.
     """
-    from nlp.korean import city_forms, morphemes
+    from nlp.korean import analyser as korean_analyser
 
     literal = match_all_of(text, all_of)
-    reasons: list[str] = []
-    cities = city_forms()
-    found: list[str] = []
-    tokens = morphemes(text)
-    for i, m in enumerate(tokens):
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if (
-            m.tag == "NNP"
-            and m.form == "위해"
-            and nxt is not None
-            and nxt.tag == "NNG"
-            and nxt.form in _ko_harm_nouns()
-        ):
-            reasons.append(f"위해@{m.start}: before the noun {nxt.form}, read as 危害 (harm)")
-        elif m.tag == "NNP" and m.form in cities:
-            found.append(m.form)
-            reasons.append(f"{m.form}@{m.start}: proper noun, the city")
-        elif m.form.startswith("위하") and m.tag.startswith("VV"):
-            reasons.append(f"위해@{m.start}: verb 위하다 (for), not the city")
-        elif m.form == "위해" and m.tag == "NNG":
-            reasons.append(f"위해@{m.start}: noun 危害 (harm), not the city")
+    readings = korean_analyser(analyser).readings(text)
+    found = [r.form for r in readings if r.city]
+    reasons = [r.reason for r in readings]
     hanja = HANJA_CITY in text and not _non_city_zh(text, HANJA_CITY)
     if hanja:
         found.append(HANJA_CITY)
@@ -75,12 +65,6 @@ def korean(
     terms = list(dict.fromkeys(literal.terms + found))
     candidates = any(f in text for f in extra_forms)
     return Relevance(literal.matched, relevant, terms, reasons if candidates else [])
-
-
-@functools.cache
-def _ko_harm_nouns() -> frozenset[str]:
-    lines = (DATA / "ko_harm_nouns.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
 
 
 # ----------------------------------------------------------------------------- Chinese

@@ -5,6 +5,7 @@ plan's, the relevant count says how many of those speak of the place."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +16,9 @@ from storage.db import unit_of_work
 from storage.queries import iter_texts
 from storage.writes import MatchRecord, replace_matches
 
+if TYPE_CHECKING:  # nlp.korean loads Kiwi: only when a Korean indicator is matched
+    from nlp.korean import AnalyserName
+
 
 @dataclass(frozen=True)
 class MatchSummary:
@@ -23,7 +27,9 @@ class MatchSummary:
     matched: int
 
 
-def match_indicator(session: Session, key: str, ind: IndicatorConfig) -> MatchSummary:
+def match_indicator(
+    session: Session, key: str, ind: IndicatorConfig, analyser: AnalyserName = "kiwi"
+) -> MatchSummary:
     scanned = 0
     found: list[MatchRecord] = []
     for row in iter_texts(session, ind.language, ind.sources):
@@ -34,7 +40,7 @@ def match_indicator(session: Session, key: str, ind: IndicatorConfig) -> MatchSu
         if not candidate:
             continue
         if ind.language == "ko":
-            judged = relevance.korean(text, ind.all_of, ind.ambiguous)
+            judged = relevance.korean(text, ind.all_of, ind.ambiguous, analyser)
         else:
             judged = relevance.chinese(text, ind.all_of)
         if judged.literal or judged.relevant:
@@ -47,5 +53,5 @@ def match_all(cfg: Config, sessions: sessionmaker[Session]) -> list[MatchSummary
     """Recompute every indicator's matches, each in one transaction (idempotent)."""
     out = []
     for key, ind in cfg.indicators.items():
-        out.append(unit_of_work(sessions, match_indicator, key, ind))
+        out.append(unit_of_work(sessions, match_indicator, key, ind, cfg.nlp.korean_analyser))
     return out
