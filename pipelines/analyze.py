@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +34,9 @@ from nlp.sentiment import (
 from storage.db import unit_of_work
 from storage.models import Document, IndicatorMatch, SentimentResult
 from storage.writes import record_sentiment
+
+if TYPE_CHECKING:  # nlp.korean loads Kiwi: only when a Korean text comes
+    from nlp.korean import AnalyserName
 
 DEFAULT_BATCH_SIZE = 256
 # (indicator, documents scored so far, documents pending at the start): called once before the
@@ -68,7 +72,7 @@ def model_for(ind: IndicatorConfig) -> str:
     return ind.sentiment_model or str(DEFAULT_MODELS[ind.language])
 
 
-def place_sentences(text: str, ind: IndicatorConfig) -> list[str]:
+def place_sentences(text: str, ind: IndicatorConfig, analyser: AnalyserName = "kiwi") -> list[str]:
     from nlp.korean import sentences as ko_sentences
 
     if ind.language != "ko":
@@ -76,7 +80,9 @@ def place_sentences(text: str, ind: IndicatorConfig) -> list[str]:
 
         return [s for s in zh_sentences(text) if relevance.chinese(s, ind.all_of[:1]).relevant]
     return [
-        s for s in ko_sentences(text) if relevance.korean(s, ind.all_of, ind.ambiguous).relevant
+        s
+        for s in ko_sentences(text)
+        if relevance.korean(s, ind.all_of, ind.ambiguous, analyser).relevant
     ]
 
 
@@ -105,6 +111,7 @@ def score_batch(
     model: SentimentModel,
     mid: str,
     doc_ids: Sequence[int],
+    analyser: AnalyserName = "kiwi",
 ) -> int:
     """Score these documents and record their results (the caller commits)."""
     rows = session.execute(
@@ -113,7 +120,7 @@ def score_batch(
         .order_by(Document.id)
     ).all()
     results = documents_sentiment(
-        model, [(title, place_sentences(text, ind)) for _, title, text in rows]
+        model, [(title, place_sentences(text, ind, analyser)) for _, title, text in rows]
     )
     for (doc_id, _, _), result in zip(rows, results, strict=True):
         record_sentiment(
@@ -130,6 +137,7 @@ def analyze_indicator(
     mid: str,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: ProgressCallback | None = None,
+    analyser: AnalyserName = "kiwi",
 ) -> AnalyzeSummary:
     """Every pending document, one transaction per batch: a run killed (or failing) part-way
     keeps the batches it committed, and the next run starts after them."""
@@ -145,7 +153,7 @@ def analyze_indicator(
         on_progress(key, 0, len(pending))
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
-        scored += unit_of_work(sessions, score_batch, key, ind, model, mid, batch)
+        scored += unit_of_work(sessions, score_batch, key, ind, model, mid, batch, analyser)
         if on_progress:
             on_progress(key, scored, len(pending))
     return AnalyzeSummary(key, mid, scored, already or 0)
@@ -189,6 +197,7 @@ def analyze_all(
                 model_id(name),
                 batch_size or cfg.nlp.batch_size,
                 on_progress,
+                cfg.nlp.korean_analyser,
             )
         )
     return out
