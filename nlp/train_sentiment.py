@@ -132,6 +132,7 @@ def train(
     batch_size: int = 64,
     lr: float = 5e-4,
     finetune_epochs: int = 4,
+    audit_rows: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     import torch
     from tokenizers import BertWordPieceTokenizer
@@ -142,7 +143,10 @@ def train(
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data = load_data(language, data_dir, reviews, seed)
+    # audit_rows: (text, label) of items the users audited (`--include-audit`), read from the
+    # database by the caller; in-domain training rows, never evaluation rows
     domain_train = [(e.text, L2I[e.label]) for e in corpus.load(language, "train")]
+    domain_train += [(text, L2I[label]) for text, label in audit_rows]
     domain_tune = [(e.text, L2I[e.label]) for e in corpus.load(language, "tune")]
     domain_held = [(e.text, L2I[e.label]) for e in corpus.load(language, "heldout")]
     examples = data.train + domain_train * domain_repeat
@@ -276,6 +280,7 @@ def train(
             "reviews_arg": reviews,
             "reviews_used": len(data.train),
             "domain_train_rows": len(domain_train),
+            "audit_rows": len(audit_rows),
             "domain_repeat": domain_repeat,
             "epochs": epochs,
             "history": history,

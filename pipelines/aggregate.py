@@ -5,7 +5,8 @@ a29/a68 (kind "volume"): value = matched items (the plan counts items: reprints 
 count); distinct stories (reprint clusters) beside, with the exact Poisson 95% interval of the
 count. a67 (kind "positive_share"): value = positive / scored among the relevant items, with its
 Wilson 95% interval and, where the model's held-out confusion matrix is known, the share
-corrected for classifier error (pipelines.correction).
+corrected for classifier error (pipelines.correction; from the human audit's matrix once it
+has enough items, pipelines.audit).
 Beside every value: relevant items (nlp.relevance: not 威海路, not "~을 위해"), per-source
 counts, the tone of the relevant items, the search engines' own totals for windows inside the
 period, and coverage: all dated documents of the same language and sources in the period, so
@@ -28,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, IndicatorConfig
 from pipelines.analyze import model_available, model_for, model_id
-from pipelines.correction import ShareCorrector, load_confusion
+from pipelines.audit import correction_confusion
+from pipelines.correction import ShareCorrector
 from pipelines.periods import PERIOD_TYPES, local_day, period_end, period_keys, period_start
 from pipelines.uncertainty import poisson_interval, wilson_interval
 from storage.db import unit_of_work
@@ -120,7 +122,8 @@ def series_values(
     start = dt.datetime.combine(first_day, dt.time(), tz) if first_day else None
     mid = model_id(model_for(ind)) if model_available(ind) else None
     labels = sentiment_labels(session, key, mid) if mid else {}
-    confusion = load_confusion(model_for(ind)) if mid else None
+    # the in-domain audit's matrix once it is large enough, else the model's held-out one
+    confusion = correction_confusion(session, key, ind, mid, tz) if mid else None
     corrector = ShareCorrector(confusion) if confusion else None
     buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
     undated = 0

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from meiyu.config import Config
 from meiyu.errors import MeiyuError, UserError
 from pipelines.aggregate import definition_version
-from pipelines.analyze import model_available, model_for
-from pipelines.correction import ShareCorrector, load_confusion
+from pipelines.analyze import model_available, model_for, model_id
+from pipelines.audit import correction_confusion
+from pipelines.correction import Confusion, ShareCorrector
 from pipelines.uncertainty import (
     Z95,
     RateComparison,
@@ -121,8 +122,12 @@ def assess(
     dispersion = _dispersion(series, comparison, base, current, first, last)
     share = None
     if ind.kind == "positive_share":
-        model = model_for(ind) if model_available(ind) else None
-        share = _share_assessment(series, base, current, model)
+        confusion = (
+            correction_confusion(session, key, ind, model_id(model_for(ind)), cfg.tz)
+            if model_available(ind)
+            else None
+        )
+        share = _share_assessment(series, base, current, confusion)
     if share is None:
         p = max(comparison.p_value, dispersion.p_value)
         above = None if comparison.ratio != comparison.ratio else comparison.ratio > 1
@@ -185,7 +190,7 @@ def _dispersion(
 
 
 def _share_assessment(
-    series: dict[str, ValueRow], base: list[str], current: list[str], model_path: str | None
+    series: dict[str, ValueRow], base: list[str], current: list[str], confusion: Confusion | None
 ) -> ShareAssessment:
     def pooled(months: list[str]) -> tuple[int, int, dict[str, int]]:
         tone = {"positive": 0, "neutral": 0, "negative": 0}
@@ -209,17 +214,16 @@ def _share_assessment(
         current_interval=wilson_interval(x1, n1),
         baseline_interval=wilson_interval(x0, n0),
         comparison=compare_shares(x1, n1, x0, n0),
-        corrected_current=_corrected(tone1, model_path),
-        corrected_baseline=_corrected(tone0, model_path),
+        corrected_current=_corrected(tone1, confusion),
+        corrected_baseline=_corrected(tone0, confusion),
     )
 
 
 def _corrected(
-    tone: dict[str, int], model_path: str | None
+    tone: dict[str, int], confusion: Confusion | None
 ) -> tuple[float, tuple[float, float]] | None:
-    """The classifier-error-corrected share of the pooled months, where the model's held-out
-    confusion matrix is known (pipelines.correction)."""
-    confusion = load_confusion(model_path) if model_path else None
+    """The classifier-error-corrected share of the pooled months, with the same matrix as the
+    series (the audit's once large enough, else the model's held-out one)."""
     if confusion is None:
         return None
     c = ShareCorrector(confusion).correct(tone)

@@ -25,14 +25,15 @@ LABELS = ("negative", "neutral", "positive")
 
 @dataclass(frozen=True)
 class Confusion:
-    """Counts, rows = gold label, columns = predicted label, in LABELS order."""
+    """Counts, rows = gold label, columns = predicted label, in LABELS order (an audit's are
+    weighted, so not always whole numbers)."""
 
-    counts: tuple[tuple[int, ...], ...]
+    counts: tuple[tuple[float, ...], ...]
     source: str  # where the counts come from, for the report
 
     @property
     def n(self) -> int:
-        return sum(sum(row) for row in self.counts)
+        return round(sum(sum(row) for row in self.counts))
 
 
 def load_confusion(model_path: str | Path) -> Confusion | None:

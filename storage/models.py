@@ -226,3 +226,28 @@ class Alert(Base):
     detected_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # per channel name: {"status": "sent"|"failed", "at": iso time, "error": one line}
     deliveries: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AuditLabel(Base):
+    """A person's label for an item, from an audit file (`meiyu audit import`). Kept beside the
+    model's result, never over it: the pair is what the model's in-domain errors are measured on.
+    One row per item, indicator and annotator; a corrected label from the same person updates it.
+    """
+
+    __tablename__ = "audit_labels"
+    __table_args__ = (
+        UniqueConstraint("document_id", "indicator", "annotator"),
+        Index("ix_audit_labels_indicator", "indicator"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    indicator: Mapped[str] = mapped_column(String(40))
+    model_id: Mapped[str] = mapped_column(String(200))  # the model whose label was shown
+    model_label: Mapped[str] = mapped_column(String(16))  # the label shown
+    human_label: Mapped[str] = mapped_column(String(16))  # positive|neutral|negative
+    annotator: Mapped[str] = mapped_column(String(100))
+    labelled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # when this label was stored
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # first import of the row
+    source_file: Mapped[str] = mapped_column(String(500), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
