@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from meiyu.config import Config, SourceConfig, load_config, parse_month
@@ -39,6 +40,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(nlp_app, name="nlp")
 alerts_app = typer.Typer(no_args_is_help=True, help="舆情预警: detect, store, deliver.")
 app.add_typer(alerts_app, name="alerts")
+audit_app = typer.Typer(no_args_is_help=True, help="Human audit of the sentiment labels.")
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -78,7 +81,7 @@ def _sessions(cfg: Config, upgrade: bool = True) -> tuple[Engine, sessionmaker[S
     check_connection(engine)
     if upgrade:
         upgrade_schema(engine)
-    return engine, session_factory(engine)
+    return engine, session_factory(engine, cfg.database.retry_seconds)
 
 
 @db_app.command("upgrade")
@@ -126,9 +129,21 @@ def crawl(
     ] = None,
     since: Annotated[str | None, typer.Option(help="Search window start, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Search window end, YYYY-MM-DD.")] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker",
+            help='One of several workers sharing the crawl in Redis (crawl.backend = "redis").',
+        ),
+    ] = False,
 ) -> None:
     """Crawl the configured sources; search sources over a window (backfill with --since)."""
     cfg = state.config()
+    if worker and cfg.crawl.backend != "redis":
+        raise UserError(
+            '--worker shares the crawl through Redis: set crawl.backend = "redis" '
+            "(or MEIYU_CRAWL__BACKEND=redis) and redis.url (or MEIYU_REDIS_URL)"
+        )
     sources = [cfg.source(n) for n in source] if source else list(cfg.sources)
     if not sources:
         raise UserError("no sources configured: add [[sources]] to the config")
@@ -262,6 +277,12 @@ def nlp_train_sentiment(
     epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 3,
     reviews: Annotated[int, typer.Option(help="Review rows sampled for training.")] = 60000,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 13,
+    include_audit: Annotated[
+        bool,
+        typer.Option(
+            "--include-audit", help="Add the audited items (the configured database) to training."
+        ),
+    ] = False,
 ) -> None:
     """Train the tokenizer and small transformer from scratch; write the model and evaluation."""
     from nlp.train_sentiment import train
@@ -270,7 +291,12 @@ def nlp_train_sentiment(
         raise UserError(f"--lang: expected ko or zh, got {lang!r}")
     if not data.is_dir():
         raise UserError(f"--data: {data} is not a folder")
-    ev = train(lang, data, out_dir, epochs=epochs, reviews=reviews, seed=seed)
+    audit_rows = _audit_training_rows(lang) if include_audit else []
+    if include_audit:
+        out.print(f"{len(audit_rows)} audited {lang} items added to the training rows")
+    ev = train(
+        lang, data, out_dir, epochs=epochs, reviews=reviews, seed=seed, audit_rows=audit_rows
+    )
     out.print(
         json.dumps(
             {k: ev[k] for k in ("review_test", "domain_heldout")},
@@ -482,7 +508,10 @@ def _print_share_assessment(a: Assessment) -> None:
         f"双比例 z 检验 p = {c.p_value:.3g}"
     )
     if sh.corrected_current is not None:
-        out.print("纠正误判：按模型在留出标注集上的混淆矩阵校正，区间为自助法 95%（仅供参考）")
+        out.print(
+            "纠正误判：按混淆矩阵校正（人工审核满 30 条时用审核结果，否则用模型的留出标注集），"
+            "区间为自助法 95%（仅供参考）"
+        )
 
 
 @app.command()
@@ -816,7 +845,7 @@ def alerts_run(
     if no_deliver:
         return
     if not cfg.alerts.channels:
-        out.print("no [[alerts.channels]] configured: nothing sent")
+        out.print("no [[alerts.channels]] configured: nothing sent", markup=False)
     for d in run.deliveries:
         outcome = "sent" if d.error is None else f"failed ({d.error})"
         out.print(f"alert #{d.alert_id} → {d.channel}: {outcome}", highlight=False)
@@ -867,6 +896,131 @@ def alerts_list(
     out.print(f"{len(alerts)} alert(s)")
 
 
+def _audit_training_rows(lang: str) -> list[tuple[str, str]]:
+    from pipelines.audit import training_examples
+
+    cfg = state.config()
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        return training_examples(cfg, s, lang)
+
+
+@audit_app.command("sample")
+def audit_sample(
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator key.")],
+    month: Annotated[str, typer.Option("--month", "-m", help="YYYY-MM (local calendar).")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Items at most.")] = 200,
+    seed: Annotated[int, typer.Option(help="Same seed, same sample.")] = 0,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help=".xlsx or .csv (default out/audit-…xlsx).")
+    ] = None,
+) -> None:
+    """Write a month's items, stratified by the model's label, for a person to label."""
+    from pipelines.audit import sample_month
+    from reports.audit_file import write_audit_file
+
+    cfg = state.config()
+    cfg.indicator(indicator)
+    year, mon = parse_month(month)
+    path = out_path or Path("out") / f"audit-{indicator}-{month}.xlsx"
+    if path.suffix.lower() not in (".xlsx", ".csv"):
+        raise UserError(f"--out: expected a .xlsx or .csv file name, got {path.name!r}")
+    _check_writable(path)
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        sample = sample_month(cfg, s, indicator, year, mon, n, seed)
+    write_audit_file(sample, path)
+    drawn = ", ".join(f"{k} {v}" for k, v in sorted(sample.drawn.items())) or "nothing"
+    out.print(
+        f"audit file written: {path} ({len(sample.items)} items: {drawn})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@audit_app.command("import")
+def audit_import(
+    file: Annotated[Path, typer.Argument(help="A filled-in audit file (.xlsx or .csv).")],
+    annotator: Annotated[
+        str | None, typer.Option(help="Annotator for rows that leave the column empty.")
+    ] = None,
+) -> None:
+    """Store the human labels of a filled-in audit file: every row or none (model results are
+    never changed)."""
+    from pipelines.audit import import_rows
+    from reports.audit_file import read_audit_file
+
+    cfg = state.config()
+    columns, rows = read_audit_file(file)
+    _, sessions = _sessions(cfg)
+    got = import_rows(cfg, sessions, file, columns, rows, annotator)
+    out.print(
+        f"imported {file.name}: {got.labelled} labelled rows ({got.new} new, {got.updated} "
+        f"updated, {got.unchanged} unchanged), {got.skipped} rows without a label skipped",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@audit_app.command("report")
+def audit_report_cmd(
+    indicator: Annotated[str, typer.Option("--indicator", "-i", help="Indicator key.")],
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """The model's confusion matrix, accuracy and macro-F1 on the audited items, per model."""
+    from pipelines.audit import AUDIT_MIN_ITEMS, audit_report
+    from pipelines.correction import LABELS
+
+    if fmt not in ("table", "json"):
+        raise UserError(f"--format: expected table or json, got {fmt!r}")
+    cfg = state.config()
+    cfg.indicator(indicator)
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        models = audit_report(cfg, s, indicator)
+    if fmt == "json":
+        doc = {
+            "indicator": indicator,
+            "labels": list(LABELS),
+            "min_items_for_correction": AUDIT_MIN_ITEMS,
+            "models": [
+                {
+                    "model_id": m.model_id,
+                    "current": m.current,
+                    "n": m.n,
+                    "accuracy": round(m.accuracy, 4),
+                    "macro_f1": round(m.macro_f1, 4),
+                    "confusion": {"rows_gold_cols_pred": [list(r) for r in m.counts]},
+                    "annotator_ties": m.ties,
+                }
+                for m in models
+            ],
+        }
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        return
+    if not models:
+        out.print(f"no audited {indicator} items yet (meiyu audit sample, then import)")
+        return
+    for m in models:
+        table = Table(title=f"{indicator} · {m.model_id}" + (" (current)" if m.current else ""))
+        table.add_column("human ↓ / model →")
+        for label in LABELS:
+            table.add_column(label, justify="right")
+        for label, row in zip(LABELS, m.counts, strict=True):
+            table.add_row(label, *(str(v) for v in row))
+        out.print(table)
+        use = ""
+        if m.current:
+            later = "" if m.n >= AUDIT_MIN_ITEMS else f" from n = {AUDIT_MIN_ITEMS} on"
+            use = "  · corrects the share" + later
+        ties = f"  ({m.ties} items left out: annotators split evenly)" if m.ties else ""
+        out.print(
+            f"n {m.n}  accuracy {m.accuracy:.3f}  macro-F1 {m.macro_f1:.3f}{ties}{use}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def main() -> None:
     try:
         app()  # standalone: usage errors are one line and exit 2 (click's own handling)
@@ -874,6 +1028,12 @@ def main() -> None:
         # the message is text, not markup: "[[sources]]" must reach the user as written
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except DBAPIError as exc:  # outside the stages' units of work (reads, migrations)
+        from storage.db import one_line
+
+        reason = escape(one_line(exc))
+        err.print(f"[red]error:[/red] database error: {reason}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

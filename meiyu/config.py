@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from meiyu.errors import ConfigError, UserError
+from meiyu.errors import ConfigError, UserError, redact
 
 DEFAULT_CONFIG_NAME = "meiyu.toml"
 ENV_PREFIX = "MEIYU_"
@@ -43,16 +43,21 @@ class _Strict(BaseModel):
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "US" is a folder
         raise ValueError(f"an IANA time zone such as 'Asia/Shanghai', got {name!r}") from exc
     return name
 
 
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+# Indicator keys name output files (meiyu-brief-<key>-<week>.html): no path characters.
+IndicatorKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 
 
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///data/meiyu.db"
+    # A PostgreSQL connection lost during a run: each unit of work waits this long for the
+    # server (a restart) and runs again, then the command stops in one line.
+    retry_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -64,6 +69,15 @@ class DatabaseConfig(_Strict):
 
 class RedisConfig(_Strict):
     url: str = "redis://127.0.0.1:6379/0"
+    # Shared crawls (crawl.backend = "redis") keep their keys under this prefix.
+    key_prefix: str = Field(default="meiyu", pattern=r"^[A-Za-z0-9_.:-]+$")
+    # While Redis is unreachable a worker retries this many times, waiting retry_seconds
+    # doubled each time (at most a minute), then exits 1.
+    connect_retries: int = Field(default=5, ge=0, le=100)
+    retry_seconds: float = Field(default=2.0, ge=0)
+    # A crawl worker not heard from for this long is dead: its unfinished requests go back
+    # to the shared queue.
+    worker_lease_seconds: float = Field(default=30.0, ge=1)
 
 
 class CrawlConfig(_Strict):
@@ -84,6 +98,9 @@ class CrawlConfig(_Strict):
     http_cache: bool = False
     # Fetch articles again that are already stored (to catch edits); off: re-crawls are cheap.
     refetch_known: bool = False
+    # "local": one process keeps the frontier (JOBDIR). "redis": `meiyu crawl --worker` on one
+    # or many machines share each source's queue and seen-set in Redis ([redis] url).
+    backend: Literal["local", "redis"] = "local"
 
 
 SourceKind = Literal[
@@ -186,6 +203,9 @@ class NlpConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when torch sees a GPU
     threads: int = Field(default=0, ge=0)  # torch CPU threads; 0: every core
     batch_size: int = Field(default=256, ge=1)  # documents scored and committed together
+    # Who reads a bare 위해 as the city (nlp.korean): Kiwi (measured better, pip-only) or
+    # konlpy's Okt with context rules (starts a JVM); figures in nlp/data/relevance_eval.json.
+    korean_analyser: Literal["kiwi", "okt"] = "kiwi"
 
 
 class ReportConfig(_Strict):
@@ -224,6 +244,11 @@ class ScheduleConfig(_Strict):
 
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A meiyu.toml is a few KB. tomllib spends time and memory quadratic in a dotted key's depth
+# (a.a.a… 20,000 deep: seconds; 100,000: out of memory), so such keys are refused first.
+MAX_CONFIG_BYTES = 1024 * 1024
+_KEY_PART = r"(?:[A-Za-z0-9_-]+|\"[^\"\n]{0,200}\"|'[^'\n]{0,200}')"
+_DEEP_KEY = re.compile(rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART}){{32}}")
 
 
 class ChannelConfig(_Strict):
@@ -305,7 +330,7 @@ class Config(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     alerts: AlertsConfig = AlertsConfig()
     sources: list[SourceConfig] = []
-    indicators: dict[str, IndicatorConfig] = Field(min_length=1)
+    indicators: dict[IndicatorKey, IndicatorConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
@@ -362,20 +387,34 @@ def load_config(
     """Read, override from the environment, validate; any problem is one ConfigError line."""
     cfg_path = find_config_path(path)
     try:
-        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{cfg_path}: over {MAX_CONFIG_BYTES:,} bytes, not a meiyu config")
+        text = cfg_path.read_text(encoding="utf-8")
+        if _DEEP_KEY.search(text):
+            raise ConfigError(f"{cfg_path}: a dotted key nested more than 32 levels deep")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {cfg_path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{cfg_path}: is a folder, not a config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{cfg_path}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"{cfg_path}: arrays or tables nested too deeply") from None
+    except OSError as exc:
+        raise ConfigError(f"{cfg_path}: cannot be read ({exc.strerror})") from None
     return config_from_dict(raw, env=os.environ if env is None else env, origin=str(cfg_path))
 
 
 def config_from_dict(
     raw: dict[str, Any], env: Mapping[str, str] | None = None, origin: str = "config"
 ) -> Config:
-    data = json.loads(json.dumps(raw, default=str))  # deep copy; TOML dates become strings
+    try:
+        data = json.loads(json.dumps(raw, default=str))  # deep copy; TOML dates become strings
+    except RecursionError:
+        raise ConfigError(f"{origin}: arrays or tables nested too deeply") from None
     for name, value in sorted((env or {}).items()):
         if name.startswith(ENV_PREFIX) and name not in _ENV_NOT_KEYS:
             _apply_env(data, name, value)
@@ -422,7 +461,8 @@ def _describe(exc: ValidationError) -> str:
         if "input" in err and not isinstance(err["input"], dict | list):
             msg += f" (got {err['input']!r})"
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{where}: {msg}{more}"
+    line = f"{where}: {msg}{more}".replace("\r", "\\r").replace("\n", "\\n")  # a key's \n
+    return redact(line)  # a rejected database URL may carry its password
 
 
 def parse_month(text: str) -> tuple[int, int]:
