@@ -28,27 +28,42 @@ def parse_date(
     now = now or dt.datetime.now(dt.UTC)
     parsed: dt.datetime | None = None
     if m := _BASIC_ISO.match(text):
-        parsed = dt.datetime.strptime(m[1] + m[2], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+        try:
+            parsed = dt.datetime.strptime(m[1] + m[2], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+        except ValueError:  # "20231301T250000Z": the shape of a date, but none
+            return None
     else:
         try:
             parsed = email.utils.parsedate_to_datetime(text)  # RFC 822, the RSS norm: fast path
+        except OverflowError:  # "Sat, 25 Nov 2222222023 …": no such year
+            return None
         except (TypeError, ValueError, IndexError):
-            parsed = dateparser.parse(
-                text,
-                languages=["zh", "ko", "en"],
-                settings={
-                    "TIMEZONE": default_tz,
-                    "RETURN_AS_TIMEZONE_AWARE": True,
-                    "PREFER_DAY_OF_MONTH": "first",
-                    "DATE_ORDER": "YMD",
-                    "RELATIVE_BASE": now.astimezone(ZoneInfo(default_tz)).replace(tzinfo=None),
-                },
-            )
+            parsed = _dateparser(text, default_tz, now)
     if parsed is None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(default_tz))
-    parsed = parsed.astimezone(dt.UTC)
+    try:
+        parsed = parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31 at -12:00 is past the last representable day
+        return None
     if not EARLIEST <= parsed <= now + dt.timedelta(days=1):
         return None
     return parsed
+
+
+def _dateparser(text: str, default_tz: str, now: dt.datetime) -> dt.datetime | None:
+    try:
+        return dateparser.parse(
+            text,
+            languages=["zh", "ko", "en"],
+            settings={
+                "TIMEZONE": default_tz,
+                "RETURN_AS_TIMEZONE_AWARE": True,
+                "PREFER_DAY_OF_MONTH": "first",
+                "DATE_ORDER": "YMD",
+                "RELATIVE_BASE": now.astimezone(ZoneInfo(default_tz)).replace(tzinfo=None),
+            },
+        )
+    except (OverflowError, ValueError):  # "0001-01-01T00:00:00+14:00": before year 1 in UTC
+        return None

@@ -39,7 +39,7 @@ def _resolve(name: str | None) -> str | None:
         return None
     try:
         return resolve_encoding(name) or codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in a header's charset
         return None
 
 
@@ -53,7 +53,7 @@ def decode(body: bytes, header_charset: str | None = None, language: str | None 
     for enc in dict.fromkeys(c for c in candidates if c):
         try:
             return body.decode(enc)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):  # UnicodeError: codecs such as "undefined"
             continue
     return body.decode("utf-8", errors="replace")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -76,7 +77,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
 class AuthHeadersMiddleware:
     """Add a search spider's credential headers to its requests marked meta["meiyu_auth"],
-    at download time only: the secrets never sit in a JOBDIR queue or in a logged Request."""
+    at download time only, and take them off again when the answer comes: the secrets never sit
+    in a JOBDIR queue, the HTTP cache's request_headers, a retried or redirected copy, or a
+    logged Request. Only requests to the engine's own host get them (a redirect elsewhere
+    does not)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -85,10 +89,31 @@ class AuthHeadersMiddleware:
     def from_crawler(cls, crawler: Crawler) -> AuthHeadersMiddleware:
         return cls(crawler)
 
+    def _headers(self) -> dict[str, str]:
+        return getattr(self.crawler.spider, "auth_headers", dict)()
+
     def process_request(self, request: Request, spider: Spider | None = None) -> Any:
         spider = self.crawler.spider
         if request.meta.get("meiyu_auth") and spider is not None:
-            headers: dict[str, str] = getattr(spider, "auth_headers", dict)()
-            for name, value in headers.items():
+            base = getattr(spider, "base_url", "")
+            if base and urlsplit(request.url).hostname != urlsplit(base).hostname:
+                return None
+            for name, value in self._headers().items():
                 request.headers[name] = value
         return None
+
+    def _strip(self, request: Request) -> None:
+        if request.meta.get("meiyu_auth"):
+            for name in self._headers():
+                request.headers.pop(name, None)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        self._strip(request)
+        return response
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        self._strip(request)

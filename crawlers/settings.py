@@ -13,6 +13,10 @@ AUTOTHROTTLE_START_DELAY = 0.5
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 DOWNLOAD_TIMEOUT = 30
+# Per-page size limits: a larger body is cancelled (the request fails, the crawl goes on).
+# Sitemap requests allow 64 MiB (the sitemaps.org limit is 50 MB uncompressed).
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 # No control port listening beside a crawl.
@@ -26,7 +30,9 @@ DOWNLOADER_MIDDLEWARES = {
     # Scrapy's retries, with a wait (Retry-After or exponential) before each.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
-    "crawlers.middlewares.AuthHeadersMiddleware": 560,
+    # Next to the downloader, after HttpCacheMiddleware (900): credentials are added last and
+    # taken off the request before the cache, retries and redirects see it again.
+    "crawlers.middlewares.AuthHeadersMiddleware": 950,
 }
 ITEM_PIPELINES = {
     "pipelines.normalise.NormalisePipeline": 100,

@@ -6,6 +6,7 @@ as it is, the WeCom/DingTalk robots get the same lines as markdown with the item
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +29,29 @@ RULE_NAMES = {
     VOLUME_SURGE: "报道量激增",
 }
 TITLE_CHARS = 80  # robots cut long messages; a headline is enough to find the item
+
+# Crawled text in a message line: control characters have no place there, and a bidi override
+# or embedding in a title would reverse what follows it on the line, the link included.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Inside a markdown link's text: brackets would end the link, angle brackets open robot tags.
+_MD_TEXT = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞"})
+# Inside a markdown link's (…): what would end the URL or the line, percent-encoded.
+_MD_URL = str.maketrans({c: f"%{ord(c):02X}" for c in "()[]<>\"' \t\r\n\\"})
+
+
+def line_text(text: str) -> str:
+    """Crawled text as one line of a message, without controls or bidi overrides."""
+    return " ".join(_UNSAFE.sub("", text).split())
+
+
+def md_link(title: str, url: str) -> str:
+    """A markdown link whose title and URL cannot break out of it; an URL that is not
+    http(s) (javascript:, data:) is left out and the title stays text."""
+    text = line_text(title).translate(_MD_TEXT)
+    href = _UNSAFE.sub("", url).translate(_MD_URL)
+    if not href.lower().startswith(("http://", "https://")):
+        return text
+    return f"[{text}]({href})"
 
 
 def rule_text(rule: str, a: AlertsConfig) -> str:
@@ -88,10 +112,10 @@ def headline(f: Finding, name: str, a: AlertsConfig) -> str:
 
 
 def _item_line(n: int, item: dict[str, Any]) -> str:
-    title = item["title"][:TITLE_CHARS]
+    title = line_text(item["title"])[:TITLE_CHARS]
     extra = f"（含转载共 {item['documents']} 篇）" if item.get("documents", 1) > 1 else ""
-    outlet = f" {item['outlet']}" if item.get("outlet") else ""
-    return f"{n}. {item['day']}{outlet} {title}{extra} {item['url']}"
+    outlet = f" {line_text(item['outlet'])}" if item.get("outlet") else ""
+    return f"{n}. {item['day']}{outlet} {title}{extra} {line_text(item['url'])}"
 
 
 def message(f: Finding, name: str, a: AlertsConfig) -> str:
@@ -134,9 +158,11 @@ def markdown(alert: AlertRow, limit: int, tz: ZoneInfo) -> str:
     lines = [f"**{head}**", "", f"> {rule}", ""]
     shown = alert.items[:limit]
     for n, item in enumerate(shown, start=1):
-        title = item["title"][:TITLE_CHARS].replace("[", "［").replace("]", "］")
-        outlet = f"（{item['outlet']}）" if item.get("outlet") else ""
-        lines.append(f"{n}. {item['day']} [{title}]({item['url']}){outlet}")
+        link = md_link(item["title"][:TITLE_CHARS], item["url"])
+        outlet = (
+            f"（{line_text(item['outlet']).translate(_MD_TEXT)}）" if item.get("outlet") else ""
+        )
+        lines.append(f"{n}. {item['day']} {link}{outlet}")
     if len(alert.items) > len(shown):
         lines.append(f"另有 {len(alert.items) - len(shown)} 条未列出。")
     lines += ["", footer(alert, tz)]

@@ -70,7 +70,7 @@ class WeekRow:
 class BriefItem:
     published: str
     title: str
-    url: str
+    url: str  # "" when the crawled URL is not http(s): the title is shown, not linked
     outlet: str
     label: str
     confidence: float
@@ -257,7 +257,7 @@ def _items(rows: list[ScoredRow], cfg: Config) -> list[BriefItem]:
         BriefItem(
             published=r.published_at.astimezone(cfg.tz).strftime("%m-%d %H:%M"),
             title=r.title,
-            url=r.url,
+            url=r.url if r.url.lower().startswith(("http://", "https://")) else "",
             outlet=r.outlet or "",
             label=LABEL_ZH.get(r.label, r.label),
             confidence=float(r.probabilities.get(r.label, 0.0) or 0.0),

@@ -18,6 +18,7 @@ from scrapy.http import HtmlResponse
 from sqlalchemy import create_engine, text
 
 from crawlers.items import Mention, SearchPage
+from crawlers.middlewares import AuthHeadersMiddleware
 from crawlers.parsers import ParseError
 from crawlers.parsers.sogou_weixin import parse
 from crawlers.query import Query
@@ -149,20 +150,30 @@ def test_spider_asks_with_the_date_filter(monkeypatch: pytest.MonkeyPatch) -> No
     }
     requests = list(spider.search_requests(_query("威海 海鲜")))
     assert len(requests) == 48 and all(b"Cookie" not in r.headers for r in requests)
+    assert spider.auth_headers() == {}
 
 
 def test_cookie_is_sent_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(COOKIE_ENV, "SUID=demo; SNUID=demo2")
     spider = _spider()
+    # the cookie is added at download time (AuthHeadersMiddleware), never kept on a Request
+    assert spider.auth_headers() == {"Cookie": "SUID=demo; SNUID=demo2"}
     (first, *_) = spider.search_requests(_query("威海 海鲜"))
-    assert first.headers[b"Cookie"] == b"SUID=demo; SNUID=demo2"
+    assert first.meta["meiyu_auth"] and b"Cookie" not in first.headers
     query = _query("威海 海鲜")
     via_sogou = spider.follow(spider.entry(Mention("/link?url=x", "t"), f"{BASE}/weixin", query))
-    assert (
-        isinstance(via_sogou, Request) and via_sogou.headers[b"Cookie"] == b"SUID=demo; SNUID=demo2"
-    )
+    assert isinstance(via_sogou, Request) and via_sogou.meta["meiyu_auth"]
     elsewhere = spider.follow(spider.entry(Mention("http://a.test/1", "t"), BASE, query))
-    assert isinstance(elsewhere, Request) and b"Cookie" not in elsewhere.headers
+    assert isinstance(elsewhere, Request) and not elsewhere.meta.get("meiyu_auth")
+    middleware = AuthHeadersMiddleware(type("Crawler", (), {"spider": spider})())
+    for request, cookie in ((first, True), (via_sogou, True), (elsewhere, False)):
+        middleware.process_request(request)
+        assert (request.headers.get(b"Cookie") == b"SUID=demo; SNUID=demo2") is cookie
+        middleware.process_response(request, HtmlResponse(request.url, request=request))
+        assert b"Cookie" not in request.headers  # off again before the cache stores it
+    redirected = via_sogou.replace(url="https://mp.weixin.qq.com/s?x=1")
+    middleware.process_request(redirected)
+    assert b"Cookie" not in redirected.headers  # the session stays with Sogou
     assert spider.requires_env == ()  # works without it
 
 

@@ -26,7 +26,7 @@ from parsel import Selector, SelectorList
 
 from crawlers.encoding import decode
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 _TOTAL = re.compile(r"找到相关(?:资讯|新闻|结果)约?\s*([\d,，]+)\s*[个篇条]")
 _ABSOLUTE = re.compile(
@@ -78,6 +78,7 @@ def is_captcha(html: str, url: str = "") -> bool:
 
 
 def parse(body: bytes, url: str) -> SearchPage:
+    check_size(body)
     html = decode(body, None, "zh")
     if not html.strip():
         raise ParseError("empty body")
@@ -110,19 +111,19 @@ def parse(body: bytes, url: str) -> SearchPage:
 
 def _mention(item: Selector) -> Mention:
     link = item.css('h3[class^="news-title"] a, h3 a')
-    href = (item.attrib.get("mu") or "").strip() or (link.attrib.get("href") or "").strip()
+    href = (item.xpath("@mu").get() or "").strip() or (link.xpath("@href").get() or "").strip()
     title = _text(link[0]) if link else ""
     if not title:
-        title = _label(link.attrib.get("aria-label") if link else None, "标题")
+        title = _label(link.xpath("@aria-label").get() if link else None, "标题")
     if not href or not title:
         raise ParseError(f"result without link or title: {item.get()[:120]!r}")
 
     outlet = _text(item.css("span.c-color-gray")[0]) if item.css("span.c-color-gray") else ""
     outlet = outlet or _label(
-        item.css('[aria-label^="新闻来源"]').attrib.get("aria-label"), "新闻来源"
+        item.css('[aria-label^="新闻来源"]').xpath("@aria-label").get(), "新闻来源"
     )
     shown = _text(item.css("span.c-color-gray2")[0]) if item.css("span.c-color-gray2") else ""
-    shown = shown or _label(item.css('[aria-label^="发布于"]').attrib.get("aria-label"), "发布于")
+    shown = shown or _label(item.css('[aria-label^="发布于"]').xpath("@aria-label").get(), "发布于")
     if not outlet and item.css("p.c-author"):
         # older layout: <p class="c-author">新京报&nbsp;&nbsp;2019年05月01日 10:30</p>
         parts = re.split(r"\s{2,}|\xa0+", "".join(item.css("p.c-author ::text").getall()).strip())
@@ -134,7 +135,7 @@ def _mention(item: Selector) -> Mention:
     snippet_sel = item.css('span[class^="c-font-normal"], [class*="summary"], div.c-summary')
     snippet = _text(snippet_sel[0]) if snippet_sel else ""
     if not snippet:
-        snippet = _label(item.css('[aria-label^="摘要"]').attrib.get("aria-label"), "摘要")
+        snippet = _label(item.css('[aria-label^="摘要"]').xpath("@aria-label").get(), "摘要")
     return Mention(
         url=href,
         title=title,

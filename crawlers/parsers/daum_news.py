@@ -23,7 +23,7 @@ from parsel import Selector
 
 from crawlers.encoding import decode
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 PAGE_SIZE = 10
 KST = dt.timezone(dt.timedelta(hours=9))
@@ -60,8 +60,11 @@ def published_from(href: str, shown: str, server_time: dt.datetime | None) -> st
         return moment.isoformat()
     rel = _RELATIVE.match(shown)
     if rel and server_time is not None:
-        delta = dt.timedelta(**{_UNITS[rel.group(2)]: int(rel.group(1))})
-        return (server_time - delta).isoformat()
+        try:
+            delta = dt.timedelta(**{_UNITS[rel.group(2)]: int(rel.group(1))})
+            return (server_time - delta).isoformat()
+        except OverflowError:
+            pass  # "99999999999일전": no such date, kept as shown
     return shown or None
 
 
@@ -72,6 +75,7 @@ def with_page(url: str, page: int) -> str:
 
 
 def parse(body: bytes, url: str) -> SearchPage:
+    check_size(body)
     html = decode(body, None, "ko")
     head = html[:200_000]
     if "<html" not in head.lower() or not any(m in html for m in _MARKERS):
@@ -83,7 +87,7 @@ def parse(body: bytes, url: str) -> SearchPage:
     mentions = []
     for li in sel.css("ul.c-list-basic > li[data-docid]"):
         link = li.css("div.item-title strong.tit-g a")
-        href = (link.attrib.get("href") or "").strip() if link else ""
+        href = (link.xpath("@href").get() or "").strip() if link else ""
         if not href:
             continue
         shown = ""

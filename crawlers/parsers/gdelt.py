@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 SEENDATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -77,6 +77,7 @@ def throttled(body: bytes) -> str | None:
 
 
 def _load(body: bytes, url: str) -> dict[str, Any]:
+    check_size(body)
     text = body.decode("utf-8-sig", "replace").strip()
     if not text.startswith("{"):
         snippet = " ".join(text.split())[:80] or "empty body"
@@ -85,6 +86,8 @@ def _load(body: bytes, url: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParseError(f"malformed JSON ({exc.msg} at {exc.pos})") from exc
+    except RecursionError:
+        raise ParseError("JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise ParseError("JSON answer is not an object")
     return data
@@ -106,6 +109,8 @@ def parse(body: bytes, url: str) -> SearchPage:
         if not isinstance(art, dict) or not art.get("url"):
             raise ParseError(f"article without url: {str(art)[:80]}")
         seendate = art.get("seendate")
+        if seendate is not None and not isinstance(seendate, str):
+            raise ParseError(f"seendate {seendate!r} is not YYYYMMDDTHHMMSSZ")
         mentions.append(
             Mention(
                 url=str(art["url"]).strip(),
@@ -139,6 +144,8 @@ def parse_timeline(body: bytes, url: str) -> Timeline:
     if not isinstance(series, list):
         raise ParseError(f"no 'timeline' list (keys: {sorted(data)[:5]})")
     details = data.get("query_details") or {}
+    if not isinstance(details, dict):
+        raise ParseError(f"'query_details' is a {type(details).__name__}, not an object")
     code = str(details.get("date_resolution") or "d").lower()
     if code not in RESOLUTIONS:
         raise ParseError(f"unknown date_resolution {code!r}")
@@ -146,12 +153,15 @@ def parse_timeline(body: bytes, url: str) -> Timeline:
         (s for s in series if isinstance(s, dict) and s.get("series") == "Article Count"),
         series[0] if series else {"data": []},
     )
+    points = counts.get("data") if isinstance(counts, dict) else None
+    if not isinstance(points, list | None):
+        raise ParseError(f"timeline data is a {type(points).__name__}, not a list")
     buckets = []
-    for point in counts.get("data") or []:
+    for point in points or []:
         try:
             when = dt.datetime.strptime(point["date"], SEENDATE_FORMAT).replace(tzinfo=dt.UTC)
             value = int(point["value"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ParseError(f"bad timeline point {str(point)[:80]}") from exc
         buckets.append((when, value))
     return Timeline(resolution=RESOLUTIONS[code], buckets=buckets)

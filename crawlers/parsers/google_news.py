@@ -16,7 +16,7 @@ from lxml import etree
 from parsel import Selector
 
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 CAP = 100  # items Google News returns for one query at most
 
@@ -47,6 +47,7 @@ def description_text(description: str) -> str:
 
 
 def parse(body: bytes, url: str) -> SearchPage:
+    check_size(body)
     head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html")):
         text = body[:20_000].decode("utf-8", "replace")

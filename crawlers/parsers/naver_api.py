@@ -24,7 +24,7 @@ from w3lib.html import remove_tags, replace_entities
 
 from crawlers.encoding import decode
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 
 def plain(text: Any) -> str:
@@ -34,12 +34,20 @@ def plain(text: Any) -> str:
     return " ".join(replace_entities(remove_tags(text)).split())
 
 
+def _str(value: Any) -> str:
+    """A string field, stripped; anything else (a number, null, a list) is absent."""
+    return value.strip() if isinstance(value, str) else ""
+
+
 def parse(body: bytes, url: str) -> SearchPage:
+    check_size(body)
     text = decode(body, "utf-8", "ko")
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ParseError(f"not JSON ({exc.__class__.__name__}: {exc})") from None
+    except RecursionError:
+        raise ParseError("not JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ParseError(f"expected a JSON object, got {type(data).__name__}")
     if "errorCode" in data or "errorMessage" in data:
@@ -53,7 +61,7 @@ def parse(body: bytes, url: str) -> SearchPage:
     for item in items:
         if not isinstance(item, dict):
             raise ParseError(f"item is a {type(item).__name__}, not an object")
-        link = (item.get("originallink") or "").strip() or (item.get("link") or "").strip()
+        link = _str(item.get("originallink")) or _str(item.get("link"))
         if not link:
             continue  # nothing to follow
         mentions.append(
@@ -62,12 +70,12 @@ def parse(body: bytes, url: str) -> SearchPage:
                 title=plain(item.get("title")),
                 snippet=plain(item.get("description")),
                 outlet=None,  # the API names no press; the publisher is the link's host
-                published=(item.get("pubDate") or "").strip() or None,
+                published=_str(item.get("pubDate")) or None,
             )
         )
     total = data.get("total")
     try:
         reported = int(total) if total is not None else None
-    except (TypeError, ValueError):
-        raise ParseError(f"`total` is not a number: {total!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError(f"`total` is not a number: {str(total)[:40]!r}") from None
     return SearchPage(mentions=mentions, total=reported)

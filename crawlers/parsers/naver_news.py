@@ -28,7 +28,7 @@ from parsel import Selector
 
 from crawlers.encoding import decode
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 PAGE_SIZE = 10
 
@@ -69,6 +69,7 @@ def _joined(sel: Selector) -> str:
 
 
 def parse(body: bytes, url: str) -> SearchPage:
+    check_size(body)
     html = decode(body, None, "ko")
     sel = Selector(text=html, type="html")
     headlines = sel.css(_HEADLINE)

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
+
+# sitemaps.org allows 50 MB (uncompressed) per file.
+MAX_SITEMAP_BYTES = 64 * 1024 * 1024
 
 NS = {
     "sm": "http://www.sitemaps.org/schemas/sitemap/0.9",
@@ -38,6 +41,7 @@ def _text(node: etree._Element, path: str) -> str | None:
 
 
 def parse(body: bytes, url: str) -> SitemapDoc:
+    check_size(body, MAX_SITEMAP_BYTES)
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, huge_tree=False, recover=False
     )

@@ -14,6 +14,7 @@ No hit count is read. Sogou's anti-bot answer is its antispider CAPTCHA page
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -22,7 +23,7 @@ from parsel import Selector
 
 from crawlers.encoding import decode
 from crawlers.items import Mention, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.parsers import ParseError, check_size
 
 PAGE_SIZE = 10
 ANTISPIDER_TEXT = "我们的系统检测到您网络中存在异常访问请求"
@@ -38,13 +39,16 @@ def _published(li: Selector) -> str | None:
     s2 = li.css("span.s2")
     if not s2:
         return None
-    stamp = s2.attrib.get("t") or ""
+    stamp = s2.xpath("@t").get() or ""
     if not stamp.isdigit():
         m = _TIME.search(s2.get() or "")
         stamp = m.group(1) if m else ""
     if not stamp:
         return _text(s2[0]) or None
-    return dt.datetime.fromtimestamp(int(stamp), dt.UTC).isoformat()
+    try:
+        return dt.datetime.fromtimestamp(int(stamp), dt.UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None  # a stamp beyond any calendar: the hit is kept, undated
 
 
 def with_page(url: str, page: int) -> str:
@@ -54,6 +58,7 @@ def with_page(url: str, page: int) -> str:
 
 
 def parse(body: bytes, url: str) -> SearchPage:
+    check_size(body)
     html = decode(body, None, "zh")
     if "/antispider" in urlsplit(url).path or ANTISPIDER_TEXT in html:
         return SearchPage(blocked="Sogou antispider CAPTCHA")
@@ -63,7 +68,7 @@ def parse(body: bytes, url: str) -> SearchPage:
     mentions = []
     for li in sel.css('ul.news-list > li[id^="sogou_vr_11002601_box_"]'):
         link = li.css("div.txt-box h3 a")
-        href = (link.attrib.get("href") or "").strip() if link else ""
+        href = (link.xpath("@href").get() or "").strip() if link else ""
         if not href:
             continue
         snippet = li.css("p.txt-info")
@@ -80,7 +85,8 @@ def parse(body: bytes, url: str) -> SearchPage:
     next_url = None
     nxt = sel.css("a#sogou_next::attr(href)").get()
     if nxt:
-        next_url = urljoin(url, nxt.strip())
+        with contextlib.suppress(ValueError):  # a malformed href ("http://[x"): no next page
+            next_url = urljoin(url, nxt.strip())
     elif not sel.css("#pagebar_container") and len(mentions) >= PAGE_SIZE:
         page = dict(parse_qsl(urlsplit(url).query)).get("page") or "1"
         next_url = with_page(url, int(page) + 1 if page.isdigit() else 2)

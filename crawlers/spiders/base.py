@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 
 # How often an anti-bot/CAPTCHA answer is asked again before the page counts as failed.
 BLOCKED_RETRIES = 2
+
+# Article pages larger than this keep the entry's summary instead of going to the extractor:
+# trafilatura spends about half a second and twelve times the page in memory per MB, and no
+# news article needs 5 MB of HTML.
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 
 # Query parameters that only say how a reader arrived; they never change the article.
 TRACKING_PARAMS = (
@@ -57,13 +63,29 @@ def clean_url(url: str) -> str:
     return canonicalize_url(cleaned, keep_fragments=False)
 
 
+def http_link(url: str) -> str | None:
+    """The cleaned URL if it is a well-formed http(s) URL, else None (javascript:, data:,
+    "http://[::1", a port beyond 65535: nothing to fetch or to link to)."""
+    try:
+        cleaned = clean_url(url)
+    except ValueError:
+        return None
+    return cleaned if cleaned.startswith(("http://", "https://")) else None
+
+
+def join_link(base: str, href: str) -> str:
+    """`href` resolved against `base`; a malformed href is kept as it is (follow drops it)."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return href
+
+
 def canonical_url(page_url: str, html: str) -> str:
     """rel=canonical when the page names one (absolute http/https), else the fetched URL."""
     href = Selector(text=html).css('link[rel="canonical"]::attr(href)').get()
-    url = urljoin(page_url, href.strip()) if href else page_url
-    if not url.startswith(("http://", "https://")):
-        url = page_url
-    return clean_url(url)
+    url = join_link(page_url, href.strip()) if href else page_url
+    return http_link(url) or clean_url(page_url)
 
 
 def clean_text(html_or_text: str | None) -> str:
@@ -81,6 +103,42 @@ def header_charset(response: Response) -> str | None:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
+
+
+class NoArticleText(Exception):
+    """The article page gave no usable text (too large, nothing extracted): keep the summary."""
+
+
+@dataclass(frozen=True)
+class ArticleText:
+    url: str  # the page's canonical URL
+    text: str
+    title: str | None
+    date: str | None
+
+
+def extract_article(
+    body: bytes, url: str, charset: str | None = None, language: str | None = None
+) -> ArticleText:
+    """The main text, title and date of an article page (trafilatura), decoded by our charset
+    rules; NoArticleText when there is none or the page is too large to try."""
+    if len(body) > MAX_ARTICLE_BYTES:
+        raise NoArticleText(f"{len(body):,} bytes, over the {MAX_ARTICLE_BYTES:,}-byte limit")
+    html = decode(body, charset, language)
+    extracted = trafilatura.extract(
+        html,
+        url=url,
+        output_format="json",
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        favor_precision=True,
+    )
+    data = json.loads(extracted) if extracted else {}
+    text = (data.get("text") or "").strip()
+    if not text:
+        raise NoArticleText("no text extracted")
+    return ArticleText(canonical_url(url, html), text, data.get("title"), data.get("date"))
 
 
 class ArticleSpider(Spider):
@@ -115,13 +173,22 @@ class ArticleSpider(Spider):
         response = getattr(failure.value, "response", None)
         return f"HTTP {response.status}" if response is not None else failure.getErrorMessage()
 
-    def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention:
-        """The article request for an entry (or the entry itself, when articles are not followed).
+    def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention | None:
+        """The article request for an entry (or the entry itself, when articles are not followed);
+        None for an entry without an http(s) link (logged and counted).
 
         `entry` holds: source, link, title, summary, published, feed_url, indicator, query.
         """
         self.crawler.stats.inc_value("meiyu/items_seen")
-        link = clean_url(entry["link"])
+        link = http_link(entry["link"])
+        if link is None:
+            self.crawler.stats.inc_value("meiyu/bad_links")
+            log.warning(
+                "entry of %s without an http(s) link skipped: %r",
+                entry["feed_url"],
+                entry["link"][:200],
+            )
+            return None
         if link in self.known_urls or link in self.requested:
             # Stored before, or requested already for another query of this crawl: the
             # article is not fetched twice, but this query's mention is kept.
@@ -148,29 +215,21 @@ class ArticleSpider(Spider):
     def parse_article(self, response: Response, entry: dict[str, Any]) -> Iterator[ArticleItem]:
         """The article's main text (trafilatura), canonical URL and, if the entry had none, date."""
         source = entry["source"]
-        html = decode(response.body, header_charset(response), source["language"])
-        extracted = trafilatura.extract(
-            html,
-            url=response.url,
-            output_format="json",
-            with_metadata=True,
-            include_comments=False,
-            include_tables=False,
-            favor_precision=True,
-        )
-        data = json.loads(extracted) if extracted else {}
-        body = (data.get("text") or "").strip()
-        if not body:
-            self._warn(f"article {response.url}: no text extracted, kept the summary")
+        try:
+            page = extract_article(
+                response.body, response.url, header_charset(response), source["language"]
+            )
+        except NoArticleText as exc:
+            self._warn(f"article {response.url}: {exc}, kept the summary")
             yield self._item(entry, url=response.url, text=entry["summary"], origin="feed")
             return
         yield self._item(
             entry,
-            url=canonical_url(response.url, html),
-            text=body,
+            url=page.url,
+            text=page.text,
             origin="article",
-            page_title=data.get("title"),
-            page_date=data.get("date"),
+            page_title=page.title,
+            page_date=page.date,
         )
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
@@ -325,7 +384,9 @@ class SearchSpider(ArticleSpider):
             if not self.keep(mention, query):
                 self.crawler.stats.inc_value("meiyu/outside_window")
                 continue
-            yield self.follow(self.entry(mention, response.url, query))
+            followed = self.follow(self.entry(mention, response.url, query))
+            if followed is not None:
+                yield followed
         nxt = self.next_page(response, query, page, result)
         if nxt is not None and page < self.max_pages:
             yield nxt
@@ -358,17 +419,21 @@ class SearchSpider(ArticleSpider):
         self, response: Response, query: Query, page: int, result: SearchPage
     ) -> Request | None:
         if result.next_url and result.mentions:
-            return self.search_request(urljoin(response.url, result.next_url), query, page + 1)
+            url = join_link(response.url, result.next_url)
+            if http_link(url) is not None:
+                return self.search_request(url, query, page + 1)
         return None
 
     def entry(self, mention: Mention, page_url: str, query: Query) -> dict[str, Any]:
         return {
             "source": self.source,
             "feed_url": page_url,
-            "link": urljoin(page_url, mention.url),
-            "title": clean_text(mention.title),
-            "summary": clean_text(mention.snippet),
-            "snippet": clean_text(mention.snippet),
+            "link": join_link(page_url, mention.url),
+            # Parsers give text already: reading it as HTML again would drop a headline's
+            # "<script>" or "A<B and C>D" (the API had escaped them), so spaces only.
+            "title": " ".join(mention.title.split()),
+            "summary": " ".join(mention.snippet.split()),
+            "snippet": " ".join(mention.snippet.split()),
             "outlet": mention.outlet,
             "published": mention.published,
             "indicator": query.indicator,

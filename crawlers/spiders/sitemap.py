@@ -15,8 +15,8 @@ from twisted.python.failure import Failure
 
 from crawlers.dates import parse_date
 from crawlers.parsers import ParseError
-from crawlers.parsers.sitemap import SitemapEntry, parse
-from crawlers.spiders.base import ArticleSpider
+from crawlers.parsers.sitemap import MAX_SITEMAP_BYTES, SitemapEntry, parse
+from crawlers.spiders.base import ArticleSpider, http_link, join_link
 
 
 def _day_start(day: str | None, tz: str) -> dt.datetime | None:
@@ -44,7 +44,7 @@ class SitemapSpider(ArticleSpider):
             url,
             callback=self.parse_sitemap,
             errback=self.sitemap_failed,
-            meta={"source": self.source["name"]},
+            meta={"source": self.source["name"], "download_maxsize": MAX_SITEMAP_BYTES},
         )
 
     def sitemap_failed(self, failure: Failure) -> None:
@@ -73,12 +73,19 @@ class SitemapSpider(ArticleSpider):
         self.crawler.stats.inc_value("meiyu/sitemap_pages")
         if doc.kind == "index":
             for child in doc.entries:
-                if self._child_needed(child.lastmod):
-                    yield self._sitemap_request(child.loc)
+                url = join_link(response.url, child.loc)
+                if http_link(url) is None:
+                    self.logger.warning(
+                        "sitemap %s: child %r is no http(s) URL", response.url, child.loc[:200]
+                    )
+                elif self._child_needed(child.lastmod):
+                    yield self._sitemap_request(url)
             return
         for entry in doc.entries:
             if self._in_window(entry.published or entry.lastmod):
-                yield self.follow(self._entry(entry, response.url))
+                followed = self.follow(self._entry(entry, response.url))
+                if followed is not None:
+                    yield followed
 
     def _entry(self, entry: SitemapEntry, sitemap_url: str) -> dict[str, Any]:
         return {

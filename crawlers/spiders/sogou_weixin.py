@@ -9,9 +9,11 @@ piece that still has a next page at the last reachable page is halved and asked 
 
 Sogou answers bursts with a redirect to its antispider CAPTCHA; the page is asked again later
 (the search URL, not the CAPTCHA's). An optional `SOGOU_COOKIE` (e.g. SUID/SNUID of a browser
-session) is sent as the Cookie header of search and /link requests when set; it is never
-logged. Result links are Sogou's `/link?url=…` redirects, followed to the article; the stored
-URL is where they lead (the article's rel=canonical), also when the article page fails.
+session) is sent as the Cookie header of search and /link requests when set, added at download
+time only (AuthHeadersMiddleware): it is never logged, queued in a JOBDIR, cached or sent on
+to the article's host. Result links are Sogou's `/link?url=…` redirects, followed to the
+article; the stored URL is where they lead (the article's rel=canonical), also when the article
+page fails.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class SogouWeixinSpider(SearchSpider):
     def last_page(self) -> int:
         return min(self.max_pages, SOGOU_MAX_PAGES)
 
-    def _headers(self) -> dict[str, str]:
+    def auth_headers(self) -> dict[str, str]:
         cookie = os.environ.get(COOKIE_ENV, "").strip()
         return {"Cookie": cookie} if cookie else {}
 
@@ -66,7 +68,7 @@ class SogouWeixinSpider(SearchSpider):
         return f"{self.base_url}/weixin?{urlencode(params)}"
 
     def _request(self, query: Query, page: int) -> Request:
-        return self.search_request(self.page_url(query, page), query, page, headers=self._headers())
+        return self.search_request(self.page_url(query, page), query, page, auth=True)
 
     def search_requests(self, query: Query) -> Iterable[Request]:
         for piece in query.slices(self.slice_days):
@@ -98,12 +100,12 @@ class SogouWeixinSpider(SearchSpider):
         for half in self.split_window(query, f"has more than {self.last_page} pages"):
             yield self._request(half, 1)
 
-    def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention:
+    def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention | None:
         request = super().follow(entry)
-        headers = self._headers()
-        same_host = urlsplit(entry["link"]).hostname == urlsplit(self.base_url).hostname
-        if isinstance(request, Request) and headers and same_host:
-            request = request.replace(headers=headers)  # Sogou's /link wants the session
+        if isinstance(request, Request) and (
+            urlsplit(request.url).hostname == urlsplit(self.base_url).hostname
+        ):
+            request.meta["meiyu_auth"] = True  # Sogou's /link wants the session
         return request
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
