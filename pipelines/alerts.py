@@ -102,6 +102,26 @@ class Finding:
     items: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _daily_finding(
+    rule: str, indicator: str, group: Sequence[DayTest], items: list[dict[str, Any]]
+) -> Finding:
+    """An episode of alerting days: its items, what the trailing rate expected over its days,
+    and the smallest p of its days."""
+    start, end = group[0].day, group[-1].day
+    days = (end - start).days + 1
+    return Finding(
+        rule,
+        indicator,
+        start,
+        end,
+        float(len(items)),
+        group[0].expected * days,
+        min(t.p_value for t in group),
+        group,
+        items,
+    )
+
+
 def poisson_tail(k: int, lam: float) -> float:
     """P(X ≥ k) for X ~ Poisson(λ)."""
     return float(stats.poisson.sf(k - 1, lam))
@@ -217,20 +237,7 @@ def negative_spikes(
     for group in episodes(tests, cfg.merge_days):
         start, end = group[0].day, group[-1].day
         items = [_item(r, tz) for r in negatives if start <= _local_day(r, tz) <= end]
-        days = (end - start).days + 1
-        out.append(
-            Finding(
-                NEGATIVE_SPIKE,
-                indicator,
-                start,
-                end,
-                float(len(items)),
-                group[0].expected * days,
-                min(t.p_value for t in group),
-                group,
-                items,
-            )
-        )
+        out.append(_daily_finding(NEGATIVE_SPIKE, indicator, group, items))
     return out
 
 
@@ -306,20 +313,7 @@ def volume_surges(
             for s, docs in stories.items()
             if start <= first_day[s] <= end
         ]
-        days = (end - start).days + 1
-        out.append(
-            Finding(
-                VOLUME_SURGE,
-                indicator,
-                start,
-                end,
-                float(len(items)),
-                group[0].expected * days,
-                min(t.p_value for t in group),
-                group,
-                items,
-            )
-        )
+        out.append(_daily_finding(VOLUME_SURGE, indicator, group, items))
     return out
 
 

@@ -30,6 +30,20 @@ def _legend_below(ax: Any, columns: int) -> None:
     )
 
 
+def _finish(fig: Any, ax: Any, title: str, crop: bool) -> bytes:
+    """Title, open frame, layout, PNG bytes; crop: trim the margins (legend below the axes)."""
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    if crop:
+        fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.08)
+    else:
+        fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def trend_png(
     title: str,
     months: Sequence[str],
@@ -92,14 +106,8 @@ def trend_png(
     ax.set_ylim(0, 105 if percent else max(1.0, float(top)) * 1.18)
     ax.set_ylabel(ylabel + ("（%）" if percent else ""), fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
     _legend_below(ax, 4)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.08)
-    plt.close(fig)
-    return buf.getvalue()
+    return _finish(fig, ax, title, crop=True)
 
 
 def tone_png(
@@ -126,14 +134,8 @@ def tone_png(
     ax.set_ylim(0, max(1.0, float((pos + neu + neg).max(initial=0))) * 1.25)
     ax.set_ylabel("已评分条目", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
     _legend_below(ax, 3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.08)
-    plt.close(fig)
-    return buf.getvalue()
+    return _finish(fig, ax, title, crop=True)
 
 
 def share_png(
@@ -176,10 +178,4 @@ def share_png(
     )
     ax.set_ylim(-5, 105)
     ax.set_ylabel("正面占比（%）", fontsize=8)
-    ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return _finish(fig, ax, title, crop=False)

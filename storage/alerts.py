@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Alert, Document, IndicatorMatch, SentimentResult, utcnow
-from storage.queries import _story_key
+from storage.queries import _story_key, scored_relevant
 
 
 @dataclass(frozen=True)
@@ -27,43 +27,35 @@ class AlertItemRow:
     label: str | None
 
 
+def _item_columns() -> tuple[Any, Any, Any, Any, Any, Any]:
+    """What an alert says of an item (AlertItemRow without its label)."""
+    return (
+        Document.id,
+        Document.published_at,
+        Document.title,
+        Document.url,
+        Document.outlet,
+        _story_key(),
+    )
+
+
 def scored_items(session: Session, indicator: str, model_id: str) -> list[AlertItemRow]:
     """Dated, relevant matches of the indicator with their label from `model_id`."""
+    columns = select(*_item_columns(), SentimentResult.label)
     stmt = (
-        select(
-            Document.id,
-            Document.published_at,
-            Document.title,
-            Document.url,
-            Document.outlet,
-            _story_key(),
-            SentimentResult.label,
-        )
-        .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
-        .join(SentimentResult, SentimentResult.document_id == Document.id)
-        .where(
-            IndicatorMatch.indicator == indicator,
-            IndicatorMatch.relevant.is_(True),
-            SentimentResult.target == indicator,
-            SentimentResult.model_id == model_id,
-            Document.published_at.is_not(None),
-        )
+        scored_relevant(columns, indicator, model_id)
+        .where(Document.published_at.is_not(None))
         .order_by(Document.published_at, Document.id)
     )
-    return [AlertItemRow(*r) for r in session.execute(stmt)]
+    return [
+        AlertItemRow(i, p, t, u, o, s, label) for i, p, t, u, o, s, label in session.execute(stmt)
+    ]
 
 
 def literal_items(session: Session, indicator: str) -> list[AlertItemRow]:
     """Dated matches that meet the plan's literal definition (what a volume indicator counts)."""
     stmt = (
-        select(
-            Document.id,
-            Document.published_at,
-            Document.title,
-            Document.url,
-            Document.outlet,
-            _story_key(),
-        )
+        select(*_item_columns())
         .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
         .where(
             IndicatorMatch.indicator == indicator,

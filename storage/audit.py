@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import AuditLabel, Document, IndicatorMatch, SentimentResult, Source, utcnow
+from storage.queries import scored_relevant
 
 
 @dataclass(frozen=True)
@@ -53,24 +54,19 @@ def candidates(
     """Relevant items published in [start, end) scored by `model_id`, without an audit label
     for the indicator (a second round of the same month adds new items), in id order."""
     audited = select(AuditLabel.document_id).where(AuditLabel.indicator == indicator)
+    columns = select(
+        Document.id,
+        Document.title,
+        Document.published_at,
+        Document.outlet,
+        Source.name,
+        SentimentResult.label,
+        SentimentResult.evidence,
+    )
     stmt = (
-        select(
-            Document.id,
-            Document.title,
-            Document.published_at,
-            Document.outlet,
-            Source.name,
-            SentimentResult.label,
-            SentimentResult.evidence,
-        )
-        .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
-        .join(SentimentResult, SentimentResult.document_id == Document.id)
+        scored_relevant(columns, indicator, model_id)
         .join(Source, Source.id == Document.source_id)
         .where(
-            IndicatorMatch.indicator == indicator,
-            IndicatorMatch.relevant.is_(True),
-            SentimentResult.target == indicator,
-            SentimentResult.model_id == model_id,
             Document.published_at >= start,
             Document.published_at < end,
             Document.published_at.is_not(None),
@@ -197,18 +193,10 @@ def label_counts(
 ) -> dict[str, int]:
     """The model's labels of the relevant items published in [start, end): an audit stratum's
     population, so each audited item can stand for its share of the month."""
+    columns = select(SentimentResult.label, func.count()).select_from(Document)
     stmt = (
-        select(SentimentResult.label, func.count())
-        .join(IndicatorMatch, IndicatorMatch.document_id == SentimentResult.document_id)
-        .join(Document, Document.id == SentimentResult.document_id)
-        .where(
-            IndicatorMatch.indicator == indicator,
-            IndicatorMatch.relevant.is_(True),
-            SentimentResult.target == indicator,
-            SentimentResult.model_id == model_id,
-            Document.published_at >= start,
-            Document.published_at < end,
-        )
+        scored_relevant(columns, indicator, model_id)
+        .where(Document.published_at >= start, Document.published_at < end)
         .group_by(SentimentResult.label)
     )
     return {label: int(n) for label, n in session.execute(stmt)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Integer, String, case, cast, func, select
+from sqlalchemy import Integer, Select, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -62,9 +62,28 @@ class ValueRow:
     details: dict[str, object]
 
 
+_Sel = TypeVar("_Sel", bound="Select[*tuple[Any, ...]]")
+
+
 def _story_key() -> Any:
     """A document's story: its reprint cluster, or its exact content hash before clustering."""
     return func.coalesce(cast(Document.cluster_id, String), Document.content_hash)
+
+
+def scored_relevant(stmt: _Sel, indicator: str, model_id: str) -> _Sel:
+    """`stmt` (selecting from documents) narrowed to the indicator's relevant matches that
+    `model_id` scored for it: the one definition the series' readers, the brief, the alert
+    rules and the audit share."""
+    return (
+        stmt.join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
+        .join(SentimentResult, SentimentResult.document_id == Document.id)
+        .where(
+            IndicatorMatch.indicator == indicator,
+            IndicatorMatch.relevant.is_(True),
+            SentimentResult.target == indicator,
+            SentimentResult.model_id == model_id,
+        )
+    )
 
 
 def document_id(session: Session, url: str) -> int | None:
@@ -209,21 +228,16 @@ class CrawlRunRow:
     documents_new: int
 
 
+def _crawl_run_row(r: CrawlRun) -> CrawlRunRow:
+    return CrawlRunRow(
+        r.id, list(r.sources), r.started_at, r.finished_at, r.status, r.items_seen, r.documents_new
+    )
+
+
 def recent_crawl_runs(session: Session, limit: int = 5) -> list[CrawlRunRow]:
     """The latest crawl runs, newest first (`meiyu status`)."""
     stmt = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
-    return [
-        CrawlRunRow(
-            r.id,
-            list(r.sources),
-            r.started_at,
-            r.finished_at,
-            r.status,
-            r.items_seen,
-            r.documents_new,
-        )
-        for r in session.scalars(stmt)
-    ]
+    return [_crawl_run_row(r) for r in session.scalars(stmt)]
 
 
 def sentiment_labels(session: Session, target: str, model_id: str) -> dict[int, str]:
@@ -305,27 +319,19 @@ def scored_documents(
     session: Session, indicator: str, model_id: str, start: dt.datetime, end: dt.datetime
 ) -> list[ScoredRow]:
     """Relevant items of an indicator published in [start, end) with their sentiment result."""
+    columns = select(
+        Document.id,
+        Document.title,
+        Document.url,
+        Document.outlet,
+        Document.published_at,
+        SentimentResult.label,
+        SentimentResult.probabilities,
+        SentimentResult.evidence,
+    )
     stmt = (
-        select(
-            Document.id,
-            Document.title,
-            Document.url,
-            Document.outlet,
-            Document.published_at,
-            SentimentResult.label,
-            SentimentResult.probabilities,
-            SentimentResult.evidence,
-        )
-        .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
-        .join(SentimentResult, SentimentResult.document_id == Document.id)
-        .where(
-            IndicatorMatch.indicator == indicator,
-            IndicatorMatch.relevant.is_(True),
-            SentimentResult.target == indicator,
-            SentimentResult.model_id == model_id,
-            Document.published_at >= start,
-            Document.published_at < end,
-        )
+        scored_relevant(columns, indicator, model_id)
+        .where(Document.published_at >= start, Document.published_at < end)
         .order_by(Document.published_at, Document.id)
     )
     return [ScoredRow(*r) for r in session.execute(stmt)]
@@ -359,18 +365,7 @@ def crawl_runs_between(session: Session, start: dt.datetime, end: dt.datetime) -
         .where(CrawlRun.started_at >= start, CrawlRun.started_at < end)
         .order_by(CrawlRun.id)
     )
-    return [
-        CrawlRunRow(
-            r.id,
-            list(r.sources),
-            r.started_at,
-            r.finished_at,
-            r.status,
-            r.items_seen,
-            r.documents_new,
-        )
-        for r in session.scalars(stmt)
-    ]
+    return [_crawl_run_row(r) for r in session.scalars(stmt)]
 
 
 @dataclass(frozen=True)

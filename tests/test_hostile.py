@@ -24,7 +24,6 @@ import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from reports.alert_message import record
 from storage.alerts import list_alerts, save_alert
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
-from tests.conftest import run_meiyu, write_config
+from tests.conftest import parse_html, run_meiyu, write_config
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -177,30 +176,9 @@ def hostile_site() -> Iterator[HostileSite]:
     server.server_close()
 
 
-class _Tags(HTMLParser):
-    """Start tags and text of a page, as a browser would build them."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _rendered(html: str) -> _Tags:
-    page = _Tags()
-    page.feed(html)
-    return page
-
-
 def _assert_escaped(html: str, titles: list[str]) -> None:
     """No element or attribute from the web; the titles are there as text; http(s) links."""
-    page = _rendered(html)
+    page = parse_html(html)
     tags = {tag for tag, _ in page.tags}
     assert "script" not in tags
     assert not any("onerror" in attrs for _, attrs in page.tags)
@@ -337,8 +315,8 @@ def test_hostile_text_is_rendered_as_text(crawled: Crawled) -> None:
     report = (out / "meiyu-report-2023-12.html").read_text(encoding="utf-8")
     _assert_escaped(report, [KO_TITLE])
     # the two Chinese pages are one story (same body): one of their titles stands for it
-    assert ZH_TITLE in "".join(_rendered(report).text) or f"威海海鲜{MARKUP}" in "".join(
-        _rendered(report).text
+    assert ZH_TITLE in "".join(parse_html(report).text) or f"威海海鲜{MARKUP}" in "".join(
+        parse_html(report).text
     )
     assert "&lt;script&gt;" in report
     brief = (out / "meiyu-brief-a67-2023-W49.html").read_text(encoding="utf-8")

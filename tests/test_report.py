@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from reports.pdf import pdf_fonts, pdf_text
 from storage.alerts import AlertRecord, save_alert
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
-from tests.conftest import REPO, run_meiyu, write_config
+from tests.conftest import REPO, parse_html, run_meiyu, write_config
 
 EVIL = "<script>alert(1)</script>威海海鲜节开幕"
 FORMULA = '=HYPERLINK("http://evil.test/","点此")威海海鲜季'
@@ -50,27 +49,6 @@ def test_chart_font_covers_hanzi_and_hangul() -> None:
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     tone = tone_png("a67 웨이하이", months, [1, 0, 2], [0, 0, 1], [0, 0, 3])
     assert tone.startswith(b"\x89PNG")
-
-
-class _Tags(HTMLParser):
-    """Start tags and text of a page, as a browser would build them."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _parse(html: str) -> _Tags:
-    parser = _Tags()
-    parser.feed(html)
-    return parser
 
 
 def _xml(text: str) -> str:
@@ -144,7 +122,7 @@ def test_a_crawled_title_with_markup_is_text_in_html_pdf_and_xlsx(
         proc = run_meiyu("--config", str(cfg), *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     html = (out / "meiyu-report-2023-12.html").read_text(encoding="utf-8")
-    page = _parse(html)
+    page = parse_html(html)
     # the page has no script element at all; the title is there, as text
     assert "script" not in {tag for tag, _ in page.tags}
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
