@@ -14,10 +14,14 @@
 - SIGTERM/SIGINT: no new jobs; the running step gets SIGTERM, then SIGKILL after
   schedule.stop_grace_seconds. A child writes in transactions, so a killed one leaves no
   partial rows; its firing is marked abandoned and runs again on the next start.
+- SIGKILL (or any death of the scheduler): on Linux each child asks the kernel for SIGKILL
+  when its parent dies (prctl PR_SET_PDEATHSIG), so no step outlives the service; its firing
+  is reaped as abandoned by the next scheduler (its holder is gone).
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -42,6 +46,13 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_fixed,
+)
 
 from meiyu import jobs
 from meiyu.config import Config, find_config_path
@@ -98,7 +109,7 @@ class Launcher:
 
     @classmethod
     def from_config(cls, cfg: Config, config_path: str | None) -> Launcher:
-        command = list(cfg.schedule.command or [sys.executable, "-m", "meiyu.cli"])
+        command = list(cfg.schedule.command or jobs.default_command())
         env = dict(os.environ, MEIYU_CONFIG=str(find_config_path(config_path).resolve()))
         return cls(command, env, cfg.schedule.stop_grace_seconds)
 
@@ -150,21 +161,32 @@ class Runs:
             log.warning("run %d: progress not recorded (%s)", run_id, _line(exc))
 
     def finish(self, run_id: int, status: str, error: str | None) -> None:
+        """Record the outcome: three tries 5 s apart (at once once the service is closing),
+        one error line per failed try, the last failure raised."""
+
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.error("run %d: outcome not recorded (%s)", run_id, _line(exc) if exc else "")
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(SQLAlchemyError),
+            stop=stop_after_attempt(3),
+            wait=wait_fixed(5),
+            sleep=self._pause,
+            after=failed,
+            reraise=True,
+        )
         try:
-            for attempt in range(3):
-                try:
-                    job_runs.finish(self.sessions, run_id, self.holder, status, error)
-                    return
-                except SQLAlchemyError as exc:
-                    log.error("run %d: outcome not recorded (%s)", run_id, _line(exc))
-                    if attempt == 2:
-                        raise
-                    self._closed.wait(5)
+            retrying(job_runs.finish, self.sessions, run_id, self.holder, status, error)
         finally:
             self._forget(run_id)
 
     def close(self) -> None:
         self._closed.set()
+
+    def _pause(self, seconds: float) -> None:
+        """A wait that ends early once the service closes."""
+        self._closed.wait(seconds)
 
     def _forget(self, run_id: int) -> None:
         with self._lock:
@@ -212,6 +234,38 @@ def run_steps(
     return ("failed", "; ".join(errors)[:2000]) if errors else ("ok", None)
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_prctl: Any = None
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGKILL the child when the scheduler dies, even by
+    SIGKILL (Linux only; None elsewhere). The signal follows the death of the *thread* that
+    started the child: the thread waits for its child, so it outlives it.
+
+    It runs between fork and exec, where only async-signal-safe work is sound: libc's prctl
+    is looked up here, in the parent, and the child only calls it and getppid (a parent that
+    died before the prctl is seen as a changed parent pid)."""
+    global _prctl
+    if not sys.platform.startswith("linux"):
+        return None
+    if _prctl is None:
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            return None
+        _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong]
+        _prctl.restype = ctypes.c_int
+    prctl, parent, kill = _prctl, os.getpid(), int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, kill)  # kept across exec (not for set-uid programs)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), kill)
+
+    return preexec
+
+
 def _run_child(
     run_id: int, step: jobs.Step, launcher: Launcher, cancel: threading.Event
 ) -> tuple[int, str, bool]:
@@ -220,6 +274,7 @@ def _run_child(
     argv = [*launcher.command, *step.argv]
     try:
         # Its own session: a terminal's Ctrl-C reaches the scheduler, which stops the child.
+        # Dies with the scheduler, however it ends.
         proc = subprocess.Popen(
             argv,
             env=env,
@@ -227,6 +282,7 @@ def _run_child(
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
     except OSError as exc:
         return 127, f"cannot start {argv[0]}: {exc.strerror}", False

@@ -47,7 +47,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -61,6 +60,13 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis import picklecompat
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler as ScrapyRedisScheduler
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 from twisted.internet.defer import Deferred
 
 from meiyu.config import RedisConfig
@@ -110,21 +116,32 @@ class Backoff:
         self.first = first
 
     def call(self, fn: Callable[[], _T]) -> _T:
-        for attempt in range(self.retries + 1):
-            try:
-                return fn()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if isinstance(exc, redis.AuthenticationError):
-                    raise RedisUnavailable(f"Redis at {self.url} refused the login") from None
-                if attempt == self.retries:
-                    reason = " ".join(str(exc).split())
-                    raise RedisUnavailable(
-                        f"Redis at {self.url} unreachable after {attempt + 1} attempt(s): {reason}"
-                    ) from None
-                wait = min(self.first * 2**attempt, self.cap_seconds)
-                log.warning("Redis at %s unreachable, retrying in %g s", self.url, wait)
-                time.sleep(wait)
-        raise AssertionError("unreachable")
+        retrying = Retrying(
+            retry=retry_if_exception(_unreachable),
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.first, max=self.cap_seconds),
+            before_sleep=self._waiting,
+            reraise=True,
+        )
+        try:
+            return retrying(fn)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if isinstance(exc, redis.AuthenticationError):
+                raise RedisUnavailable(f"Redis at {self.url} refused the login") from None
+            reason = " ".join(str(exc).split())
+            raise RedisUnavailable(
+                f"Redis at {self.url} unreachable after {self.retries + 1} attempt(s): {reason}"
+            ) from None
+
+    def _waiting(self, state: RetryCallState) -> None:
+        log.warning("Redis at %s unreachable, retrying in %g s", self.url, state.upcoming_sleep)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Worth waiting for: no connection or no answer (a refused login is not)."""
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError)) and not isinstance(
+        exc, redis.AuthenticationError
+    )
 
 
 def connect(cfg: RedisConfig) -> redis.Redis:

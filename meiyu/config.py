@@ -236,7 +236,7 @@ class ScheduleConfig(_Strict):
     @field_validator("compute", "monthly_report", "weekly_brief")
     @classmethod
     def _cron(cls, expr: str) -> str:
-        from meiyu.jobs import cron_trigger
+        from meiyu.cron import cron_trigger
 
         if expr.strip():
             cron_trigger(expr, "UTC")

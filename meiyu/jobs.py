@@ -8,7 +8,7 @@ slot), not from the clock, so a report run late after downtime is still for the 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from meiyu.config import Config
+from meiyu.cron import cron_trigger
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ class JobSpec:
 
 
 REPORT_ARGS = ("report", "--format", "html,pdf,xlsx")
+
+
+def default_command() -> list[str]:
+    """How a step's `meiyu` is started unless `schedule.command` says otherwise: this Python,
+    `-m meiyu.cli` (the steps' arguments above are that command's)."""
+    return [sys.executable, "-m", "meiyu.cli"]
 
 
 def crawl_steps(source: str, *, slot: dt.datetime) -> list[Step]:
@@ -81,41 +88,6 @@ def previous_iso_week(slot: dt.datetime) -> str:
     """The ISO week before the slot's: the brief fired on Monday covers Monday to Sunday."""
     year, week, _ = (slot.date() - dt.timedelta(days=7)).isocalendar()
     return f"{year}-W{week:02d}"
-
-
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _cron_weekdays(field: str) -> str:
-    """Cron's numeric weekdays (0 and 7 = Sunday) as names: APScheduler 3 counts 0 = Monday,
-    so a plain `from_crontab("0 8 * * 1")` would fire on Tuesdays."""
-    days: list[str] = []
-    for item in field.split(","):
-        base, _, step = item.partition("/")
-        if (base == "*" and not step) or not re.match(r"[*\d]", base):
-            days.append(item)  # *, mon, mon-fri: read alike by cron and APScheduler
-            continue
-        m = re.fullmatch(r"(\*|\d)(?:-(\d))?", base)
-        if not m or (step and not step.isdigit()) or step == "0":
-            raise ValueError(f"day of week {item!r}: use 0-7 or mon-sun")
-        lo = 0 if m[1] == "*" else int(m[1])
-        hi = int(m[2]) if m[2] else 6 if m[1] == "*" or step else lo
-        if hi > 7 or lo > hi:
-            raise ValueError(f"day of week {item!r}: use 0-7 or mon-sun")
-        days += [_DAY_NAMES[d] for d in range(lo, hi + 1, int(step or 1))]
-    return ",".join(dict.fromkeys(days))
-
-
-def cron_trigger(expr: str, timezone: str) -> CronTrigger:
-    """A 5-field crontab line (minute hour day month weekday) read as cron reads it."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"a 5-field cron expression such as '30 2 * * *', got {expr!r}")
-    try:
-        fields[4] = _cron_weekdays(fields[4])
-        return CronTrigger.from_crontab(" ".join(fields), timezone=ZoneInfo(timezone))
-    except ValueError as exc:
-        raise ValueError(f"a valid cron expression, got {expr!r} ({exc})") from None
 
 
 def job_specs(cfg: Config, now: dt.datetime) -> list[JobSpec]:

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nlp.korean import AMBIGUOUS, Reading, city_forms, harm_nouns
+from nlp.korean_forms import AMBIGUOUS, Reading, city_forms, harm_nouns
 
 _OBJECT_PARTICLES = frozenset({"을", "를"})
 _PLACE_AFTER = frozenset(

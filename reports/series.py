@@ -98,6 +98,41 @@ def series_rows(
     return rows
 
 
+def _count(x: float) -> str:
+    """An interval bound of a count: two significant digits below 10, whole numbers above."""
+    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+
+def compact(rows: list[dict[str, Any]], kind: str) -> tuple[list[str], list[list[str]]]:
+    """The terminal's default view (fits 80 columns): period, items with their 95% interval,
+    stories, relevant items and, for a share indicator, the positive share with its Wilson
+    95% interval. Everything else: `--wide`, or the CSV and JSON formats."""
+    head = ["period", "items (95%)", "stories", "relevant"]
+    if kind == "positive_share":
+        head.append("positive (95%)")
+    body = []
+    for r in rows:
+        items = str(r["items"])
+        if r.get("items_lo95") is not None and r.get("items_hi95") is not None:
+            items += f" ({_count(r['items_lo95'])}–{_count(r['items_hi95'])})"
+        cells = [
+            str(r["period"]),
+            items,
+            "—" if r.get("stories") is None else str(r["stories"]),
+            "—" if r.get("relevant") is None else str(r["relevant"]),
+        ]
+        if kind == "positive_share":
+            share, lo, hi = r.get("positive_share"), r.get("share_lo95"), r.get("share_hi95")
+            if share is None:
+                cells.append("—")
+            elif lo is None or hi is None:
+                cells.append(f"{share:.1%}")
+            else:
+                cells.append(f"{share:.1%} ({lo * 100:.1f}–{hi * 100:.1f}%)")
+        body.append(cells)
+    return head, body
+
+
 def to_csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")

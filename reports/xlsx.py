@@ -14,7 +14,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from reports.monthly import MonthlyReport
+from reports.monthly_view import MonthlyReport
 
 COLUMN_LABELS = {
     "period": "月份",

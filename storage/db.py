@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from meiyu.errors import DatabaseFailed, DatabaseUnavailable, UserError, redact
 
@@ -149,35 +150,54 @@ def unit_of_work(
     assert isinstance(bind, Engine), "unit_of_work needs a sessionmaker bound to an engine"
     budget = float(factory.kw.get("info", {}).get("retry_seconds", RETRY_SECONDS))
     where = safe_url(bind.url)
+    dialect = bind.dialect.name
     deadline = time.monotonic() + budget
-    delay, attempt = 0.5, 0
-    while True:
-        try:
-            with transaction(factory) as session:
-                return work(session, *args, **kwargs)
-        except DBAPIError as exc:
-            if not lost_connection(exc, bind.dialect.name):
-                raise DatabaseFailed(
-                    f"database error at {where}: {one_line(exc)}; "
-                    "the unit of work in progress was rolled back, what was committed is kept"
-                ) from None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DatabaseUnavailable(
-                    f"database unreachable at {where}: {one_line(exc)} (gave up after "
-                    f"{budget:g} s; the unit in progress was rolled back, what was committed "
-                    "is kept)"
-                ) from None
-            attempt += 1
-            wait = min(delay, left)
-            log.warning(
-                "database unreachable at %s: %s; unit rolled back, retry %d in %.1f s "
-                "(%.0f s left)",
-                where,
-                one_line(exc),
-                attempt,
-                wait,
-                left,
-            )
-            time.sleep(wait)
-            delay = min(delay * 2, RETRY_MAX_DELAY)
+    backoff = wait_exponential(multiplier=0.5, max=RETRY_MAX_DELAY)  # 0.5 s, doubled, ≤ 5 s
+    left = budget
+
+    def lost(exc: BaseException) -> bool:
+        return isinstance(exc, DBAPIError) and lost_connection(exc, dialect)
+
+    def out_of_time(_state: RetryCallState) -> bool:
+        return deadline - time.monotonic() <= 0
+
+    def wait(state: RetryCallState) -> float:
+        nonlocal left
+        left = deadline - time.monotonic()
+        return min(backoff(state), left)
+
+    def warn(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "database unreachable at %s: %s; unit rolled back, retry %d in %.1f s (%.0f s left)",
+            where,
+            one_line(exc) if exc else "",
+            state.attempt_number,
+            state.upcoming_sleep,
+            left,
+        )
+
+    def once() -> T:
+        with transaction(factory) as session:
+            return work(session, *args, **kwargs)
+
+    retrying = Retrying(
+        retry=retry_if_exception(lost),
+        stop=out_of_time,
+        wait=wait,
+        before_sleep=warn,
+        reraise=True,
+    )
+    try:
+        return retrying(once)
+    except DBAPIError as exc:
+        if not lost(exc):
+            raise DatabaseFailed(
+                f"database error at {where}: {one_line(exc)}; "
+                "the unit of work in progress was rolled back, what was committed is kept"
+            ) from None
+        raise DatabaseUnavailable(
+            f"database unreachable at {where}: {one_line(exc)} (gave up after "
+            f"{budget:g} s; the unit in progress was rolled back, what was committed "
+            "is kept)"
+        ) from None

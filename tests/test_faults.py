@@ -315,9 +315,9 @@ def test_sigkill_of_the_scheduler_mid_job_then_restart_converges(
         first.wait(timeout=60)
     ((run_id, status, _),) = _job_runs(db_url)
     assert status == "running"  # nobody was left to say otherwise
-    # The step runs in its own session: a SIGKILLed scheduler cannot stop it, so it goes on
-    # alone while the restarted service runs the firing again beside it. Both write
-    # idempotent units, so they converge.
+    # The step dies with its scheduler (PR_SET_PDEATHSIG): what it committed stays, its open
+    # unit is rolled back, and the restarted service runs the firing again. Every unit is
+    # idempotent, so the result is the clean run's.
 
     log = tmp_path / "second.log"
     second = _scheduler(path, log)

@@ -394,6 +394,55 @@ def test_sigterm_mid_job_leaves_no_partial_rows(db_url: str, tmp_path: Path) -> 
     assert "compute" in shown.stdout and " ok " in shown.stdout
 
 
+# A step that says it started (its pid) and then runs far longer than the test.
+LONG_STEP = """\
+import os, sys, time
+from pathlib import Path
+marker, *argv = sys.argv[1:]
+if argv != ["compute"]:
+    sys.exit(0)
+Path(marker).write_text(str(os.getpid()))
+time.sleep(600)
+"""
+
+
+def process_gone(pid: int) -> bool:
+    """No such process, or a zombie (dead, waiting for a parent that may never reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkilled_scheduler_takes_its_running_step_with_it(tmp_path: Path) -> None:
+    script = tmp_path / "long_step.py"
+    script.write_text(LONG_STEP, encoding="utf-8")
+    marker = tmp_path / "started"
+    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
+    path, cfg = service_config(
+        tmp_path, db_url, [sys.executable, str(script), str(marker)], sources=()
+    )
+    set_next_run(cfg, path, dt.datetime.now(SH) - dt.timedelta(minutes=1), only="compute")
+    log = tmp_path / "scheduler.log"
+    proc = scheduler_process(path, log)
+    child = None
+    try:
+        wait_until("the long compute step", lambda: marker.exists() and marker.read_text() != "")
+        child = int(marker.read_text())
+        assert not process_gone(child)
+        os.kill(proc.pid, signal.SIGKILL)  # the scheduler alone, not its children's groups
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        wait_until("the step to die with its scheduler", lambda: process_gone(child), timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if child is not None and not process_gone(child):
+            os.kill(child, signal.SIGKILL)
+
+
 def test_list_once_and_status(tmp_path: Path) -> None:
     command, launches = recorder(tmp_path)
     db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
