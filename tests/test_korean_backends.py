@@ -70,8 +70,9 @@ def test_config_switch_defaults_to_kiwi_and_refuses_others(tmp_path: Path) -> No
         _config("sqlite:///x.db", "mecab")
 
 
-# Kiwi reads this 위해 as the city; Okt's harm-noun rule reads it as 危害 (as labelled).
-HARM = "정부는 위해 화학물질 취급 사업장에 대한 특별 점검에 나섰다."
+# The backends disagree on this sentence (written set): Kiwi reads 위해 as the city (as
+# labelled), Okt's context rules do not; so the count shows which backend ran.
+DISPUTED = "위해의 한 한국 식당 주인은 손님이 크게 줄었다고 말했다."
 CITY = "위해에서 열린 한중 경제포럼에 국내 기업인이 참석했다."
 
 
@@ -83,7 +84,7 @@ def test_match_uses_the_configured_backend(db_url: str, backend: str) -> None:
     sessions = session_factory(engine)
     with transaction(sessions) as s:
         sid = ensure_source(s, "ko-test", "rss", "ko", "Test")
-        for i, text in enumerate((HARM, CITY)):
+        for i, text in enumerate((DISPUTED, CITY)):
             doc = DocumentRecord(
                 url=f"https://news.example.kr/{i}",
                 source="ko-test",
