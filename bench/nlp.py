@@ -5,7 +5,8 @@
 Runs over the fixture world's article texts (Chinese for a29/a68, Korean for a67) and prints
 documents/s and MB/s for the plan's literal match (the baseline, measured in the same run)
 and for the relevance decision (jieba + rules for Chinese, Kiwi for Korean); then the shipped
-sentiment models' sentences/s and, for a67, documents/s of the analysis stage's own scoring
+sentiment models' sentences/s, beside the earlier from-scratch models in the same run, and,
+for a67, documents/s of the analysis stage's own scoring
 (the place's sentences picked with Kiwi, then the model, in batches as `meiyu analyze` does),
 on the CPU with torch using every core.
 """
@@ -68,22 +69,34 @@ def main() -> None:
         docs, mb = rate(texts, fn, args.repeat)
         results[name] = {"docs_per_s": round(docs, 1), "mb_per_s": round(mb, 3)}
         print(f"{name:38s} {docs:10.1f} docs/s {mb:8.3f} MB/s  ({len(texts)} documents)")
+    from nlp.resources import MODELS
     from nlp.sentiment import load, set_threads, shipped
 
     threads = set_threads(None)
     for lang, texts in (("ko", ko), ("zh", zh)):
         if not shipped(lang):
             continue
-        model = load(lang)
         sentences = [p for t in texts for p in t.split("\n") if p][: args.sentences]
-        model.predict(sentences[:64])
-        start = time.perf_counter()
-        model.predict(sentences, batch_size=64)
-        rate_s = len(sentences) / (time.perf_counter() - start)
-        results[f"{lang} sentiment (shipped model, batch 64)"] = {
-            "sentences_per_s": round(rate_s, 1)
-        }
-        print(f"{lang} sentiment (shipped model, batch 64)  {rate_s:10.1f} sentences/s")
+        rates = {}
+        # The shipped model (pretrained encoder + head) beside the earlier from-scratch model.
+        for name, model_path in (
+            ("shipped model", lang),
+            ("old from-scratch model", str(MODELS / f"{lang}-sentiment-scratch")),
+        ):
+            if name != "shipped model" and not Path(model_path).is_dir():
+                continue
+            model = load(model_path)
+            model.predict(sentences[:64])
+            start = time.perf_counter()
+            model.predict(sentences, batch_size=64)
+            rates[name] = len(sentences) / (time.perf_counter() - start)
+            label = f"{lang} sentiment ({name}, batch 64)"
+            results[label] = {"sentences_per_s": round(rates[name], 1)}
+            print(f"{label:46s} {rates[name]:10.1f} sentences/s  ({len(sentences)} sentences)")
+        if len(rates) == 2:
+            ratio = rates["shipped model"] / rates["old from-scratch model"]
+            results[f"{lang} sentiment shipped / old"] = {"ratio": round(ratio, 3)}
+            print(f"{lang} sentiment: shipped model at {ratio:.3f}x the old model's speed")
     if shipped("ko"):
         docs, seconds = a67_documents(
             world_ko=[a for a in world.articles if a.outlet.language == "ko"]
@@ -92,8 +105,18 @@ def main() -> None:
             "docs_per_s": round(docs / seconds, 1)
         }
         print(
-            f"{'ko sentiment (a67 documents: Kiwi + model)':38s} {docs / seconds:10.1f} docs/s"
+            f"{'ko sentiment (a67 documents: Kiwi + model)':46s} {docs / seconds:10.1f} docs/s"
             f"  ({docs} documents, torch threads {threads})"
+        )
+        docs, seconds = a67_documents(
+            world_ko=[a for a in world.articles if a.outlet.language == "ko"],
+            model_name=str(MODELS / "ko-sentiment-scratch"),
+        )
+        results["ko sentiment (a67 documents: Kiwi + old model)"] = {
+            "docs_per_s": round(docs / seconds, 1)
+        }
+        print(
+            f"{'ko sentiment (a67 documents: Kiwi + old model)':46s} {docs / seconds:10.1f} docs/s"
         )
     print(json.dumps(results, ensure_ascii=False))
     if args.json:
@@ -101,7 +124,7 @@ def main() -> None:
         record(args.json, "nlp", results, params)
 
 
-def a67_documents(world_ko: list[Article]) -> tuple[int, float]:
+def a67_documents(world_ko: list[Article], model_name: str = "ko") -> tuple[int, float]:
     """The analysis stage's scoring of a67's items (pipelines.analyze, without the database):
     documents naming Weihai, in batches of `[nlp] batch_size`."""
     from nlp.sentiment import documents_sentiment, load
@@ -110,7 +133,7 @@ def a67_documents(world_ko: list[Article]) -> tuple[int, float]:
     cfg = load_config(REPO / "meiyu.toml", env={})
     ind = cfg.indicators["a67"]
     docs = [a for a in world_ko if match_all_of(a.full_text, ind.all_of).matched]
-    model = load("ko")
+    model = load(model_name)
     place_sentences(docs[0].full_text, ind)  # Kiwi and its user words load once
     batch = cfg.nlp.batch_size
     start = time.perf_counter()

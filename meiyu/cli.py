@@ -25,7 +25,7 @@ from meiyu.config import Config, SourceConfig, load_config, parse_month
 from meiyu.errors import CrawlFailed, MeiyuError, UserError
 
 if TYPE_CHECKING:
-    from nlp.sentiment import SentimentModel
+    from nlp.sentiment import Scorer
     from pipelines.assess import Assessment
     from pipelines.match import MatchSummary
     from reports.exports import ExportSpec
@@ -56,6 +56,23 @@ class State:
 
 
 state = State()
+
+
+def _show(table: Table) -> None:
+    """Print a table so that no cell is cut to "…": text wraps at spaces, and a word longer
+    than its column folds onto the next line."""
+    for column in table.columns:
+        if column.overflow == "ellipsis":  # rich's default
+            column.overflow = "fold"
+    out.print(table)
+
+
+def _show_wide(table: Table) -> None:
+    """Print a table at its full width, however narrow the terminal (for `less -S`)."""
+    from rich.measure import Measurement
+
+    needed = Measurement.get(out, out.options.update_width(100_000), table).maximum
+    Console(width=max(out.width, needed)).print(table)
 
 
 @app.callback()
@@ -100,12 +117,12 @@ def config_check() -> None:
     """Validate the config and show what it defines."""
     cfg = state.config()
     table = Table(title="indicators")
-    for col in ("key", "name", "language", "kind", "terms", "version"):
-        table.add_column(col)
+    for col in ("key", "name", "lang", "kind", "terms", "version"):
+        table.add_column(col, no_wrap=col in ("key", "lang", "kind", "version"))
     for key, ind in cfg.indicators.items():
-        terms = " + ".join("|".join(g) for g in ind.all_of)
+        terms = " + ".join(" | ".join(g) for g in ind.all_of)
         table.add_row(key, ind.name, ind.language, ind.kind, terms, ind.version())
-    out.print(table)
+    _show(table)
     out.print(f"{len(cfg.sources)} sources: " + ", ".join(s.name for s in cfg.sources))
     out.print("[green]config ok[/green]")
 
@@ -219,7 +236,7 @@ def sources() -> None:
             row.last_status if row and row.last_status else "—",
             str(row.last_items if row else 0),
         )
-    out.print(table)
+    _show(table)
 
 
 @nlp_app.command("match")
@@ -258,7 +275,7 @@ def nlp_sentiment(
     )
 
 
-def _sentiment_model(name: str) -> SentimentModel:
+def _sentiment_model(name: str) -> Scorer:
     from nlp.sentiment import load
 
     try:
@@ -274,8 +291,18 @@ def nlp_train_sentiment(
     lang: Annotated[str, typer.Option("--lang", help="ko or zh.")],
     data: Annotated[Path, typer.Option("--data", help="Review corpus folder (../shared/data/…).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Model folder to write.")],
-    epochs: Annotated[int, typer.Option(help="Passes over the training rows.")] = 3,
-    reviews: Annotated[int, typer.Option(help="Review rows sampled for training.")] = 60000,
+    arch: Annotated[
+        str,
+        typer.Option(
+            help="probe: a head on the frozen pretrained encoder (shipped); "
+            "scratch: the small BERT trained from scratch."
+        ),
+    ] = "probe",
+    epochs: Annotated[int, typer.Option(help="scratch only: passes over the rows.")] = 3,
+    reviews: Annotated[
+        int | None,
+        typer.Option(help="Review rows sampled for training (probe 4000, scratch 60000)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (training is deterministic).")] = 13,
     include_audit: Annotated[
         bool,
@@ -284,26 +311,50 @@ def nlp_train_sentiment(
         ),
     ] = False,
 ) -> None:
-    """Train the tokenizer and small transformer from scratch; write the model and evaluation."""
-    from nlp.train_sentiment import train
-
+    """Train a sentiment model (head on the pretrained encoder, or from scratch) and write it
+    with its evaluation.json and MODEL_CARD.md."""
     if lang not in ("ko", "zh"):
         raise UserError(f"--lang: expected ko or zh, got {lang!r}")
+    if arch not in ("probe", "scratch"):
+        raise UserError(f"--arch: expected probe or scratch, got {arch!r}")
     if not data.is_dir():
         raise UserError(f"--data: {data} is not a folder")
     audit_rows = _audit_training_rows(lang) if include_audit else []
     if include_audit:
         out.print(f"{len(audit_rows)} audited {lang} items added to the training rows")
-    ev = train(
-        lang, data, out_dir, epochs=epochs, reviews=reviews, seed=seed, audit_rows=audit_rows
-    )
+    if arch == "probe":
+        from nlp.encoder import EncoderError
+        from nlp.train_probe import train as train_probe
+
+        try:
+            ev = train_probe(
+                lang, data, out_dir, reviews=reviews or 4000, seed=seed, audit_rows=audit_rows
+            )
+        except EncoderError as exc:
+            raise UserError(str(exc)) from None
+    else:
+        from nlp.train_sentiment import train
+
+        ev = train(
+            lang,
+            data,
+            out_dir,
+            epochs=epochs,
+            reviews=reviews or 60000,
+            seed=seed,
+            audit_rows=audit_rows,
+        )
+    keys = ("real_news", "domain_heldout", "review_test")
     out.print(
         json.dumps(
-            {k: ev[k] for k in ("review_test", "domain_heldout")},
+            {
+                k: {f: ev[k][f] for f in ("n", "accuracy", "macro_f1", "pos_vs_neg_accuracy")}
+                for k in keys
+                if k in ev
+            },
             indent=1,
             ensure_ascii=False,
-            default=str,
-        )[:3000]
+        )
     )
     out.print(f"model written: {out_dir} ({ev['training']['seconds']} s)")
 
@@ -389,7 +440,7 @@ def _compute(cfg: Config, since: dt.date | None = None) -> None:
             str(agg.values),
             str(agg.undated),
         )
-    out.print(table)
+    _show(table)
 
 
 @app.command()
@@ -401,10 +452,16 @@ def series(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     since: Annotated[str | None, typer.Option(help="First period start, YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Last period start, YYYY-MM-DD.")] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Table of every column, at its full width.")
+    ] = False,
 ) -> None:
-    """Print an indicator's stored series with its intervals (run `meiyu compute` first)."""
+    """Print an indicator's stored series with its intervals (run `meiyu compute` first).
+
+    The table shows period, items (95% interval), stories, relevant items and, for a share,
+    the positive share (Wilson 95%); --wide, csv and json show every column."""
     from pipelines.periods import FREQ_ALIASES
-    from reports.series import columns, series_rows, to_csv, to_json
+    from reports.series import columns, compact, series_rows, to_csv, to_json
 
     period_type = FREQ_ALIASES.get(freq.upper()) or (freq if freq in FREQ_ALIASES.values() else "")
     if not period_type:
@@ -423,18 +480,30 @@ def series(
         sys.stdout.write(to_csv(rows, cols))
     elif fmt == "json":
         sys.stdout.write(to_json(rows, indicator, period_type, cfg) + "\n")
-    else:
-        table = Table(title=f"{indicator} · {period_type} ({cfg.timezone})")
+    elif wide:
+        table = Table(title=f"{indicator} · {period_type} ({cfg.timezone})", title_justify="left")
         shown = [c for c in cols if c != "definition_version"]
         for col in shown:
             table.add_column(col, justify="right")
         for row in rows:
             table.add_row(*("" if row.get(c) is None else str(row[c]) for c in shown))
-        out.print(table)
-        if rows:
-            out.print(f"definition version {rows[0]['definition_version']}; 95% intervals")
-        else:
-            out.print("no stored values: run `meiyu compute`")
+        _show_wide(table)
+    else:
+        table = Table(title=f"{indicator} · {period_type} ({cfg.timezone})")
+        head, body = compact(rows, cfg.indicator(indicator).kind)
+        for col in head:
+            table.add_column(col, justify="left" if col == "period" else "right")
+        for cells in body:
+            table.add_row(*cells)
+        _show(table)
+    if fmt == "table" and rows:
+        out.print(
+            f"definition version {rows[0]['definition_version']}; 95% intervals"
+            + ("" if wide else "; all columns: --wide"),
+            highlight=False,
+        )
+    elif fmt == "table":
+        out.print("no stored values: run `meiyu compute`")
 
 
 @app.command()
@@ -472,7 +541,7 @@ def _print_rate_assessment(a: Assessment) -> None:
     ):
         n = len(months)
         table.add_row(label, str(k), str(n), f"{k / n:.2f}", f"{lo / n:.2f} – {hi / n:.2f}")
-    out.print(table)
+    _show(table)
     lo, hi = c.ratio_interval
     out.print(
         f"率比（本期/基线）{c.ratio:.2f}，95% 区间 {lo:.2f} – {hi:.2f}；"
@@ -492,15 +561,15 @@ def _print_share_assessment(a: Assessment) -> None:
     sh = a.share
     assert sh is not None
     table = Table(title=f"{a.indicator} {a.name}：{a.period} 对比基线 {a.baseline}")
-    for col in ("", "正面", "已评分条目", "正面占比", "Wilson 95% 区间", "纠正误判后（95%）"):
-        table.add_column(col, justify="right")
+    for col in ("", "正面", "已评分", "正面占比", "Wilson 95%", "纠正误判后（95%）"):
+        table.add_column(col, justify="right", no_wrap=bool(col))  # the label wraps
     for label, (x, n), (lo, hi), corr in (
         (f"基线 {a.baseline}", sh.baseline, sh.baseline_interval, sh.corrected_baseline),
         (f"本期 {a.period}", sh.current, sh.current_interval, sh.corrected_current),
     ):
-        fixed = "—" if corr is None else f"{corr[0]:.1%}（{corr[1][0]:.1%} – {corr[1][1]:.1%}）"
+        fixed = "—" if corr is None else f"{corr[0]:.1%}（{corr[1][0]:.1%}–{corr[1][1]:.1%}）"
         table.add_row(label, str(x), str(n), f"{x / n:.1%}", f"{lo:.1%} – {hi:.1%}", fixed)
-    out.print(table)
+    _show(table)
     c = sh.comparison
     lo, hi = c.difference_interval
     out.print(
@@ -509,8 +578,8 @@ def _print_share_assessment(a: Assessment) -> None:
     )
     if sh.corrected_current is not None:
         out.print(
-            "纠正误判：按混淆矩阵校正（人工审核满 30 条时用审核结果，否则用模型的留出标注集），"
-            "区间为自助法 95%（仅供参考）"
+            "纠正误判：按混淆矩阵校正（人工审核满 30 条时用审核结果，否则用模型在真实新闻评测集上的"
+            f"矩阵），本次所用矩阵：{sh.correction_matrix}；区间为自助法 95%（仅供参考）"
         )
 
 
@@ -769,7 +838,7 @@ def _print_jobs(cfg: Config, jobs: list[JobInfo]) -> None:
         table.add_column(col)
     for job in jobs:
         table.add_row(job.id, job.schedule, _local(job.next_run, cfg), " → ".join(job.steps))
-    out.print(table)
+    _show(table)
 
 
 @app.command()
@@ -800,7 +869,10 @@ def status() -> None:
             _local(r.heartbeat_at, cfg),
             r.holder,
         )
-    out.print(table if active else "running now: nothing")
+    if active:
+        _show(table)
+    else:
+        out.print("running now: nothing")
     table = Table(title="last run of each job")
     for col in ("job", "for", "status", "finished", "error"):
         table.add_column(col)
@@ -808,7 +880,10 @@ def status() -> None:
         table.add_row(
             r.job_id, _local(r.slot, cfg), r.status, _local(r.finished_at, cfg), r.error or ""
         )
-    out.print(table if last else "no scheduled job has run yet")
+    if last:
+        _show(table)
+    else:
+        out.print("no scheduled job has run yet")
     table = Table(title="last crawl runs")
     for col in ("run", "sources", "started", "finished", "status", "items", "new"):
         table.add_column(col)
@@ -822,7 +897,10 @@ def status() -> None:
             str(c.items_seen),
             str(c.documents_new),
         )
-    out.print(table if crawls else "no crawl has run yet")
+    if crawls:
+        _show(table)
+    else:
+        out.print("no crawl has run yet")
 
 
 @alerts_app.command("run")
@@ -874,25 +952,25 @@ def alerts_list(
     with sessions() as s:
         alerts = list_alerts(s, start)
     table = Table(title="alerts")
-    for col in ("id", "rule", "indicator", "period", "observed", "expected", "p", "items"):
-        table.add_column(col, justify="left" if col in ("rule", "period") else "right")
-    table.add_column("deliveries", overflow="fold")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("alert")  # indicator and rule
+    table.add_column("period")
+    table.add_column("observed / expected (p)", justify="right")
+    table.add_column("items", justify="right", no_wrap=True)
+    table.add_column("deliveries")
     for a in alerts:
         sent = ", ".join(
             f"{name}: {d.get('status', '?')}" for name, d in sorted(a.deliveries.items())
         )
         table.add_row(
             str(a.id),
-            a.rule,
-            a.indicator,
+            f"{a.indicator} {a.rule}",
             period_text(a.period_start, a.period_end),
-            f"{a.observed:.3g}",
-            f"{a.expected:.3g}",
-            f"{a.p_value:.2g}",
+            f"{a.observed:.3g} / {a.expected:.3g} (p {a.p_value:.2g})",
             str(len(a.items)),
             sent or "not sent",
         )
-    out.print(table)
+    _show(table)
     out.print(f"{len(alerts)} alert(s)")
 
 
@@ -1008,7 +1086,7 @@ def audit_report_cmd(
             table.add_column(label, justify="right")
         for label, row in zip(LABELS, m.counts, strict=True):
             table.add_row(label, *(str(v) for v in row))
-        out.print(table)
+        _show(table)
         use = ""
         if m.current:
             later = "" if m.n >= AUDIT_MIN_ITEMS else f" from n = {AUDIT_MIN_ITEMS} on"

@@ -22,8 +22,8 @@ local copy (after a deliberate change to the set).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import csv
+import datetime as dt
 import hashlib
 import json
 import sys

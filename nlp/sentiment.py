@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from nlp.resources import MODELS
 
@@ -24,7 +25,8 @@ DEFAULT_MODELS = {"ko": MODELS / "ko-sentiment", "zh": MODELS / "zh-sentiment"}
 
 def shipped(language: str) -> bool:
     """Whether the language's model is installed (complete, not a folder mid-training)."""
-    return (DEFAULT_MODELS[language] / "config.json").exists()
+    folder = DEFAULT_MODELS[language]
+    return (folder / "config.json").exists() or (folder / "head.json").exists()
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,23 @@ def set_threads(threads: int | None) -> int:
     return n
 
 
+def position_limit(config: Any, tokenizer: Any) -> int:
+    """The longest input a model takes, read from its own config: RoBERTa-style models
+    reserve padding_idx + 1 positions; a tokenizer's own limit applies when it is smaller."""
+    limit = int(getattr(config, "max_position_embeddings", 512) or 512)
+    if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
+        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    own = getattr(tokenizer, "model_max_length", None)
+    if isinstance(own, int) and 0 < own < limit:
+        limit = own
+    return max(limit, 2)
+
+
 class SentimentModel:
+    """Any Hugging Face sequence classifier (the from-scratch model, a hub fine-tune)."""
+
     def __init__(
-        self, name_or_path: str | Path, max_length: int = 128, device: str = "cpu"
+        self, name_or_path: str | Path, max_length: int = 512, device: str = "cpu"
     ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -73,7 +89,8 @@ class SentimentModel:
         self.model.eval()
         self.model.to(device)
         self.device = device
-        self.max_length = max_length
+        # Truncate to the model's own positions: a longer input crashed the 64-position model.
+        self.max_length = min(max_length, position_limit(self.model.config, self.tokenizer))
         id2label = {int(k): v.lower() for k, v in self.model.config.id2label.items()}
         # A binary model (negative/positive) still answers in three classes, neutral = 0.
         self.columns = [id2label[i] for i in range(len(id2label))]
@@ -105,10 +122,47 @@ class SentimentModel:
         return out
 
 
+class Scorer(Protocol):
+    """What the analysis stage needs of a model: an id source and `predict`."""
+
+    columns: list[str]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Scored]: ...
+
+
+class ProbeSentiment:
+    """A head on the shared pretrained encoder (nlp.e5_sentiment), as a `Scorer`."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu") -> None:
+        from nlp.e5_sentiment import ProbeModel
+
+        self.id = str(folder)
+        self.probe = ProbeModel(folder, device=device)
+        self.columns = self.probe.columns
+        self.max_length = self.probe.max_length
+        if not set(self.columns) <= set(LABELS):
+            raise ValueError(f"{folder}: labels {self.columns} are not {LABELS}")
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Scored]:
+        if not texts:
+            return []
+        probs = self.probe.probabilities(list(texts), batch_size).tolist()
+        out = []
+        for row in probs:
+            scores = {label: 0.0 for label in LABELS}
+            scores.update(dict(zip(self.columns, row, strict=True)))
+            out.append(Scored(max(scores, key=scores.__getitem__), scores))
+        return out
+
+
 @functools.cache
-def load(language_or_path: str, device: str = "cpu") -> SentimentModel:
+def load(language_or_path: str, device: str = "cpu") -> Scorer:
     """The shipped model of a language ('ko', 'zh'), or any model id / local path."""
+    from nlp.e5_sentiment import is_probe
+
     path = DEFAULT_MODELS.get(language_or_path, language_or_path)
+    if is_probe(path):
+        return ProbeSentiment(path, device=device)
     return SentimentModel(path, device=device)
 
 
@@ -120,7 +174,7 @@ class DocumentSentiment:
 
 
 def document_sentiment(
-    model: SentimentModel, title: str, sentences: Sequence[str], max_sentences: int = 12
+    model: Scorer, title: str, sentences: Sequence[str], max_sentences: int = 12
 ) -> DocumentSentiment:
     """Mean of the probabilities of the title and the place's sentences (the rule the report
     states): a ferry accident sentence about Weihai weighs as much as the headline."""
@@ -128,7 +182,7 @@ def document_sentiment(
 
 
 def documents_sentiment(
-    model: SentimentModel,
+    model: Scorer,
     documents: Sequence[tuple[str, Sequence[str]]],
     max_sentences: int = 12,
     batch_size: int = 64,

@@ -25,7 +25,7 @@ from meiyu.errors import ConfigError
 from nlp import relevance
 from nlp.sentiment import (
     DEFAULT_MODELS,
-    SentimentModel,
+    Scorer,
     documents_sentiment,
     load,
     resolve_device,
@@ -53,12 +53,14 @@ class AnalyzeSummary:
 
 
 def model_id(name_or_path: str | Path) -> str:
-    """A stable id: the folder name and a hash of its weights for local models."""
+    """A stable id: the folder name and a hash of its weights for local models (for a head
+    on the shared encoder, its weights; the encoder itself is pinned by the head's sha256)."""
     path = Path(name_or_path)
-    weights = path / "model.safetensors"
-    if weights.exists():
-        stat = weights.stat()
-        return f"{path.name}@{_weights_digest(weights, stat.st_size, stat.st_mtime_ns)}"
+    for name in ("model.safetensors", "head.safetensors"):
+        weights = path / name
+        if weights.exists():
+            stat = weights.stat()
+            return f"{path.name}@{_weights_digest(weights, stat.st_size, stat.st_mtime_ns)}"
     return str(name_or_path)
 
 
@@ -108,7 +110,7 @@ def score_batch(
     session: Session,
     key: str,
     ind: IndicatorConfig,
-    model: SentimentModel,
+    model: Scorer,
     mid: str,
     doc_ids: Sequence[int],
     analyser: AnalyserName = "kiwi",
@@ -133,7 +135,7 @@ def analyze_indicator(
     sessions: sessionmaker[Session],
     key: str,
     ind: IndicatorConfig,
-    model: SentimentModel,
+    model: Scorer,
     mid: str,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: ProgressCallback | None = None,
@@ -161,7 +163,12 @@ def analyze_indicator(
 
 def model_available(ind: IndicatorConfig) -> bool:
     """A configured model, or a complete shipped one (a folder being trained is not)."""
-    return ind.sentiment_model is not None or (Path(model_for(ind)) / "config.json").exists()
+    folder = Path(model_for(ind))
+    return (
+        ind.sentiment_model is not None
+        or (folder / "config.json").exists()
+        or (folder / "head.json").exists()
+    )
 
 
 def device_for(cfg: Config) -> str:

@@ -74,6 +74,7 @@ class ShareAssessment:
     # confusion matrix is known: (share, (lo, hi))
     corrected_current: tuple[float, tuple[float, float]] | None = None
     corrected_baseline: tuple[float, tuple[float, float]] | None = None
+    correction_matrix: str | None = None  # which confusion matrix, and its size
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def _share_assessment(
         comparison=compare_shares(x1, n1, x0, n0),
         corrected_current=_corrected(tone1, confusion),
         corrected_baseline=_corrected(tone0, confusion),
+        correction_matrix=confusion.source if confusion else None,
     )
 
 

@@ -2,7 +2,8 @@
 
 A model that calls 24% of negative items positive inflates the positive share of a month full
 of bad news. With M[i][j] = P(predicted j | true i), measured on the labelled held-out set
-beside the model (evaluation.json, "domain_heldout"), the expected predicted distribution is
+beside the model (evaluation.json: "real_news", the real-news set, else "domain_heldout"), the
+expected predicted distribution is
 q = Mᵀp; solving for p and projecting onto the simplex gives the corrected shares (the matrix
 misclassification correction, Buonaccorsi 2010, ch. 3). Its 95% interval comes from a
 parametric bootstrap that redraws both the period's label shares and every row of M (each a
@@ -37,12 +38,25 @@ class Confusion:
 
 
 def load_confusion(model_path: str | Path) -> Confusion | None:
-    """The held-out confusion matrix beside a local model, or None (hub ids, no evaluation)."""
+    """The confusion matrix beside a local model: measured on the real-news set when it was
+    (the errors the model makes on real journalism), else on the written held-out set; None
+    for hub ids and models without an evaluation."""
     path = Path(model_path) / "evaluation.json"
     if not path.is_file():
         return None
-    block = json.loads(path.read_text(encoding="utf-8")).get("domain_heldout") or {}
+    evaluation = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("real_news", "domain_heldout"):
+        where = f"{path.parent.name}/evaluation.json {key}"
+        found = _confusion_block(evaluation.get(key) or {}, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _confusion_block(block: dict[str, object], where: str) -> Confusion | None:
     confusion = block.get("confusion") or {}
+    if not isinstance(confusion, dict):
+        return None
     labels, rows = confusion.get("labels"), confusion.get("rows_gold_cols_pred")
     if not rows or not labels or sorted(labels) != sorted(LABELS):
         return None
@@ -50,9 +64,7 @@ def load_confusion(model_path: str | Path) -> Confusion | None:
     counts = tuple(tuple(int(rows[i][j]) for j in order) for i in order)
     if any(sum(row) == 0 for row in counts):
         return None
-    return Confusion(
-        counts, f"{path.parent.name}/evaluation.json domain_heldout (n={sum(map(sum, counts))})"
-    )
+    return Confusion(counts, f"{where} (n={sum(map(sum, counts))})")
 
 
 @dataclass(frozen=True)

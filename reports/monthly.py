@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,21 @@ from nlp.evaluate_relevance import EVAL_FILE as RELEVANCE_EVAL
 from pipelines.aggregate import definition_version
 from pipelines.analyze import model_available, model_for, model_id
 from pipelines.assess import assess, period_months
+from pipelines.correction import load_confusion
 from pipelines.periods import month_bounds, previous_months
 from pipelines.uncertainty import poisson_interval
 from reports.alert_message import RULE_NAMES, period_text
 from reports.charts import tone_png, trend_png
+from reports.monthly_view import (
+    AlertView,
+    IndicatorSection,
+    ItemView,
+    ModelView,
+    MonthlyReport,
+    SourceCoverage,
+    SourceShare,
+    Verdict,
+)
 from reports.series import columns, series_rows
 from storage.alerts import list_alerts
 from storage.queries import (
@@ -76,145 +86,6 @@ def fmt_pct(v: object) -> str:
 def safe_url(url: str) -> str | None:
     """Only http(s) links become links: a crawled javascript: or data: URL stays text."""
     return url if url.lower().startswith(("http://", "https://")) else None
-
-
-# ---------------------------------------------------------------- the report object
-
-
-@dataclass(frozen=True)
-class Verdict:
-    label: str  # the period tested, e.g. "本月（对比 2020-12）"
-    verdict: str  # 明显提升 / 无明显变化 / 明显下降, or 无法检验
-    detail: str
-
-
-@dataclass(frozen=True)
-class SourceShare:
-    source: str
-    outlet: str
-    items: int
-    share: float | None  # of the indicator's items this month
-    previous: int
-    reported_total: int | None  # what the engine said it holds for the month's windows
-
-
-@dataclass(frozen=True)
-class ItemView:
-    """One matched item of the month (XLSX sheet; the HTML shows the top ones)."""
-
-    indicator: str
-    published: str  # local time
-    title: str
-    url: str
-    link: str | None  # url when it is safe to link
-    outlet: str
-    source: str
-    story: str
-    copies: int  # literal items of the same story this month
-    literal: bool
-    relevant: bool
-    label: str | None  # sentiment label (Chinese) where scored
-    score: float | None  # probability of that label
-    probabilities: dict[str, float]
-    evidence: str  # the sentences about the place, title lines dropped
-
-
-@dataclass
-class IndicatorSection:
-    key: str
-    name: str
-    definition: str
-    kind: str
-    kind_label: str
-    language: str
-    rule: str
-    queries: list[str]
-    ambiguous: list[str]
-    version: str
-    model: str | None
-    columns: list[str]
-    all_rows: list[dict[str, Any]]  # the whole stored monthly series (XLSX)
-    months: list[str]  # the trend window, oldest first
-    rows: list[dict[str, Any] | None]  # series row per month of the window; None: no value
-    this: dict[str, Any] | None
-    previous: dict[str, Any] | None
-    year_ago: dict[str, Any] | None
-    value_text: str
-    interval_text: str
-    change_previous: str
-    change_year: str
-    verdicts: list[Verdict]
-    reading: str
-    baseline_text: str
-    chart_data_uri: str
-    tone_chart_data_uri: str | None
-    per_source: list[SourceShare]
-    stories: list[ItemView] = field(default_factory=list)  # volume: most-reprinted first
-    most_positive: list[ItemView] = field(default_factory=list)  # share indicators
-    most_negative: list[ItemView] = field(default_factory=list)
-    items: list[ItemView] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class AlertView:
-    rule: str
-    indicator: str
-    period: str
-    observed: float
-    expected: float
-    p_value: float
-    headline: str
-    message: str
-
-
-@dataclass(frozen=True)
-class SourceCoverage:
-    name: str
-    outlet: str
-    kind: str
-    language: str
-    documents: int
-    trailing_mean: float  # documents per month over the 12 months before
-    ratio: float | None  # documents / trailing_mean
-    full_text: float | None  # share with the article's own text (not only the feed summary)
-    runs: int  # crawl runs started in the month
-    runs_failed: int
-    last_run: str
-    last_status: str
-
-
-@dataclass(frozen=True)
-class ModelView:
-    language: str
-    model: str
-    card: str
-    heldout_n: int | None
-    accuracy: float | None
-    macro_f1: float | None
-    pos_vs_neg: float | None
-
-
-@dataclass
-class MonthlyReport:
-    title: str
-    year: int
-    month: int
-    period: str
-    timezone: str
-    generated_at: str
-    documents_month: int
-    documents_total: int
-    has_data: bool
-    demo_note: str | None
-    sections: list[IndicatorSection]
-    alerts: list[AlertView]
-    sources: list[SourceCoverage]
-    models: list[ModelView]
-    relevance_eval: dict[str, Any]  # measured accuracy of the relevance check (method section)
-
-    @property
-    def trend_months(self) -> int:
-        return len(self.sections[0].months) if self.sections else 0
 
 
 # ---------------------------------------------------------------- building
@@ -642,9 +513,13 @@ def _models(cfg: Config) -> list[ModelView]:
         if mid in seen:
             continue
         block: dict[str, Any] = {}
+        real: dict[str, Any] = {}
         evaluation = path / "evaluation.json"
         if evaluation.is_file():
-            block = json.loads(evaluation.read_text(encoding="utf-8")).get("domain_heldout") or {}
+            figures = json.loads(evaluation.read_text(encoding="utf-8"))
+            block = figures.get("domain_heldout") or {}
+            real = figures.get("real_news") or {}
+        matrix = load_confusion(path)
         seen[mid] = ModelView(
             language={"ko": "韩文", "zh": "中文"}[ind.language],
             model=mid,
@@ -653,6 +528,12 @@ def _models(cfg: Config) -> list[ModelView]:
             accuracy=block.get("accuracy"),
             macro_f1=block.get("macro_f1"),
             pos_vs_neg=block.get("pos_vs_neg_accuracy"),
+            real_n=real.get("n"),
+            real_accuracy=real.get("accuracy"),
+            real_macro_f1=real.get("macro_f1"),
+            real_pos_vs_neg=real.get("pos_vs_neg_accuracy"),
+            real_date=real.get("measured_on"),
+            matrix=matrix.source if matrix else "",
         )
     return list(seen.values())
 

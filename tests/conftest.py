@@ -74,7 +74,11 @@ def site(world: World) -> Iterator[FixtureSite]:
 
 
 def run_meiyu(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 300
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: int = 300,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The real command in a real process (Scrapy's reactor runs once per process)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")}
@@ -86,6 +90,7 @@ def run_meiyu(
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=input,
     )
 
 
