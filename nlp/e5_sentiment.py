@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 HEAD_KIND = "meiyu-e5-probe"
+# In bf16 every batch has this many rows (see Encoder._batches): small, so filling the last
+# batch of each width bucket wastes little.
+BF16_BATCH = 16
 HEAD_FILE = "head.json"
 WEIGHTS_FILE = "head.safetensors"
 
@@ -131,28 +134,58 @@ class Encoder:
         limit = min(max_length or self.max_length, self.max_length)
         hidden = int(self.model.config.hidden_size)
         out = np.zeros((len(texts), len(layers) * hidden), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         autocast = torch.autocast(
             "cuda" if self.device.startswith("cuda") else "cpu",
             dtype=torch.bfloat16,
             enabled=self.precision == "bf16",
         )
+        ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=limit)[
+            "input_ids"
+        ]
+        pad = int(self.tokenizer.pad_token_id)
+        if self.precision == "bf16":
+            batch_size = BF16_BATCH
         with torch.inference_mode(), autocast:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                enc = self.tokenizer(
-                    [prefix + texts[i] for i in idx],
-                    truncation=True,
-                    max_length=limit,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(self.device)
-                states = self.model(**enc, output_hidden_states=True).hidden_states
-                mask = enc["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+            for idx, width in self._batches([len(x) for x in ids], batch_size):
+                rows = [ids[i] for i in idx]
+                if self.precision == "bf16":
+                    rows += rows[:1] * (batch_size - len(rows))
+                input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                attention = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, row in enumerate(rows):
+                    input_ids[r, : len(row)] = torch.tensor(row)
+                    attention[r, : len(row)] = 1
+                states = self.model(
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    output_hidden_states=True,
+                ).hidden_states
+                mask = attention.to(self.device).unsqueeze(-1).to(states[0].dtype)
                 n = mask.sum(dim=1)
                 pooled = [(states[layer] * mask).sum(dim=1) / n for layer in layers]
-                out[idx] = torch.cat(pooled, dim=-1).float().cpu().numpy()
+                out[idx] = torch.cat(pooled, dim=-1)[: len(idx)].float().cpu().numpy()
         return out
+
+    def _batches(self, lengths: list[int], batch_size: int) -> list[tuple[list[int], int]]:
+        """(indices, padded width) per batch. In fp32: length-sorted batches padded to their
+        longest text. In bf16 the kernels round differently for different shapes, so a text's
+        score must not depend on its batch-mates: batches never mix width buckets (multiples
+        of 16 tokens, always with a padded column), and every batch is filled to BF16_BATCH
+        rows by the caller — a resumed run then scores exactly like a whole one."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        if self.precision != "bf16":
+            return [
+                (chunk, max(lengths[i] for i in chunk))
+                for chunk in (order[s : s + batch_size] for s in range(0, len(order), batch_size))
+            ]
+        buckets: dict[int, list[int]] = {}
+        for i in order:
+            buckets.setdefault((lengths[i] // 16 + 1) * 16, []).append(i)
+        return [
+            (members[s : s + batch_size], width)
+            for width, members in sorted(buckets.items())
+            for s in range(0, len(members), batch_size)
+        ]
 
 
 class ProbeModel:

@@ -14,6 +14,7 @@ or corrupt, never downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -259,12 +260,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+STAMP = ".verified"  # sizes and mtimes of the files as they were when last hashed
+
+
 def _folder_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name != "MANIFEST.json")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name != "MANIFEST.json" and not p.name.startswith(".")
+    )
+
+
+def _stat_key(folder: Path, names: list[str]) -> list[list[object]]:
+    return [[n, (folder / n).stat().st_size, (folder / n).stat().st_mtime_ns] for n in names]
 
 
 def cache_ok(folder: Path) -> bool:
-    """The folder is complete and every file matches the sha256 recorded when it was built."""
+    """The folder is complete and every file matches the sha256 recorded when it was built.
+    Hashing 470 MB takes a second or two, so it is done once per file version: a stamp keeps
+    each file's size and mtime as they were when its hash last matched."""
     manifest = folder / "MANIFEST.json"
     try:
         meta = json.loads(manifest.read_text(encoding="utf-8"))
@@ -274,7 +288,16 @@ def cache_ok(folder: Path) -> bool:
         present = {p.name for p in _folder_files(folder)}
         if present != set(files):
             return False
-        return all(sha256_file(folder / name) == digest for name, digest in files.items())
+        names = sorted(files)
+        stamp = folder / STAMP
+        if stamp.is_file() and json.loads(stamp.read_text()) == _stat_key(folder, names):
+            return True
+        if not all(sha256_file(folder / name) == files[name] for name in names):
+            return False
+        # a read-only cache is checked in full every time, nothing worse
+        with contextlib.suppress(OSError):
+            stamp.write_text(json.dumps(_stat_key(folder, names)))
+        return True
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from nlp import corpus, encoder, realnews
-from nlp.e5_sentiment import WEIGHTS_FILE, Encoder, HeadSpec
+from nlp.e5_sentiment import BF16_BATCH, WEIGHTS_FILE, Encoder, HeadSpec
 from nlp.sentiment import LABELS
 from nlp.train_sentiment import L2I, Data, _sha256, figures, load_data
 
@@ -64,7 +64,10 @@ class Features:
         self.encoded = 0  # sentences encoded in this run (the rest came from the cache)
 
     def _key(self, texts: Sequence[str]) -> str:
-        spec = f"{encoder.BIN_SHA256}|{PREFIX}|{MAX_LENGTH}|{FEATURE_LAYERS}|{self.enc.precision}"
+        spec = (
+            f"{encoder.BIN_SHA256}|{PREFIX}|{MAX_LENGTH}|{FEATURE_LAYERS}|{self.enc.precision}|"
+            f"{BF16_BATCH}x16"  # how bf16 batches are shaped changes the features' last bits
+        )
         h = hashlib.sha256(spec.encode())
         for t in texts:
             h.update(t.encode("utf-8") + b"\x00")
