@@ -29,10 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from nlp import corpus, encoder, realnews
+from nlp import encoder, realnews
 from nlp.e5_sentiment import BF16_BATCH, WEIGHTS_FILE, Encoder, HeadSpec
 from nlp.sentiment import LABELS
-from nlp.train_sentiment import L2I, Data, _sha256, figures, load_data
+from nlp.train_sentiment import (
+    L2I,
+    Data,
+    _sha256,
+    card_row,
+    domain_rows,
+    figures,
+    load_data,
+)
 
 PREFIX = "query: "  # e5's prefix for classification-style inputs
 MAX_LENGTH = 256  # tokens per sentence when training and scoring (the model takes 512)
@@ -176,10 +184,9 @@ def train(
 ) -> dict[str, Any]:
     started = time.monotonic()
     data: Data = load_data(language, data_dir, reviews, seed)
-    domain_train = [(e.text, L2I[e.label]) for e in corpus.load(language, "train")]
+    domain = domain_rows(language)
+    domain_train, domain_tune, domain_held = domain["train"], domain["tune"], domain["heldout"]
     audit = [(text, L2I[label]) for text, label in audit_rows]
-    domain_tune = [(e.text, L2I[e.label]) for e in corpus.load(language, "tune")]
-    domain_held = [(e.text, L2I[e.label]) for e in corpus.load(language, "heldout")]
     enc = Encoder(encoder_cache, device)
     feats = Features(enc)
 
@@ -301,16 +308,6 @@ def train(
     return evaluation
 
 
-def _row(name: str, f: dict[str, Any]) -> str:
-    pn = f.get("pos_vs_neg_accuracy")
-    has_neutral = sum(f["confusion"]["rows_gold_cols_pred"][1]) > 0
-    mf1 = f"{f['macro_f1']:.3f}" if has_neutral else "—"
-    return (
-        f"| {name} | {f['n']} | {f['accuracy']:.3f} | {mf1} | "
-        f"{'—' if pn is None else f'{pn:.3f}'} |"
-    )
-
-
 def write_card(out: Path) -> Path:
     """MODEL_CARD.md from evaluation.json, so the card states exactly the measured figures."""
     ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
@@ -364,10 +361,10 @@ def write_card(out: Path) -> Path:
     ]
     if "real_news" in ev:
         rn = ev["real_news"]
-        lines.append(_row(f"**real news** ({rn['manifest']}, {rn['measured_on']})", rn))
+        lines.append(card_row(f"**real news** ({rn['manifest']}, {rn['measured_on']})", rn))
     lines += [
-        _row("written news corpus, held-out (team-written text)", ev["domain_heldout"]),
-        _row("reviews, test (binary)", ev["review_test"]),
+        card_row("written news corpus, held-out (team-written text)", ev["domain_heldout"]),
+        card_row("reviews, test (binary)", ev["review_test"]),
     ]
     for name, f in ev.items():
         if (
@@ -380,7 +377,7 @@ def write_card(out: Path) -> Path:
                 "real_news",
             )
         ):
-            lines.append(_row(name, f))
+            lines.append(card_row(name, f))
     lines += [
         "",
         "The real-news set is sentences from public news pages about Weihai, labelled by the "

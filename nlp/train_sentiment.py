@@ -140,10 +140,10 @@ def train(
     data = load_data(language, data_dir, reviews, seed)
     # audit_rows: (text, label) of items the users audited (`--include-audit`), read from the
     # database by the caller; in-domain training rows, never evaluation rows
-    domain_train = [(e.text, L2I[e.label]) for e in corpus.load(language, "train")]
+    domain = domain_rows(language)
+    domain_train = domain["train"]
     domain_train += [(text, L2I[label]) for text, label in audit_rows]
-    domain_tune = [(e.text, L2I[e.label]) for e in corpus.load(language, "tune")]
-    domain_held = [(e.text, L2I[e.label]) for e in corpus.load(language, "heldout")]
+    domain_tune, domain_held = domain["tune"], domain["heldout"]
     examples = data.train + domain_train * domain_repeat
     random.Random(seed).shuffle(examples)
 
@@ -345,22 +345,33 @@ def _reviews_arg(ev: dict[str, Any]) -> int:
     )
 
 
+def card_row(name: str, f: dict[str, Any]) -> str:
+    """One line of a model card's figures table."""
+    pn = f.get("pos_vs_neg_accuracy")
+    # Binary review sets have no neutral gold rows: a three-class macro-F1 means nothing.
+    has_neutral = sum(f["confusion"]["rows_gold_cols_pred"][1]) > 0
+    mf1 = f"{f['macro_f1']:.3f}" if has_neutral else "—"
+    return (
+        f"| {name} | {f['n']} | {f['accuracy']:.3f} | {mf1} | "
+        f"{'—' if pn is None else f'{pn:.3f}'} |"
+    )
+
+
+def domain_rows(language: str) -> dict[str, list[tuple[str, int]]]:
+    """The team's news corpus as (text, label index) per split (train, tune, heldout)."""
+    return {
+        split: [(e.text, L2I[e.label]) for e in corpus.load(language, split)]
+        for split in ("train", "tune", "heldout")
+    }
+
+
 def write_card(out: Path) -> Path:
     """MODEL_CARD.md from evaluation.json, so the card always states the measured figures."""
     ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     lang = ev["language"]
     data = "../shared/data/ko-sentiment" if lang == "ko" else "../shared/data/zh-sentiment"
 
-    def row(name: str, f: dict[str, Any]) -> str:
-        pn = f.get("pos_vs_neg_accuracy")
-        # Binary review sets have no neutral gold rows: a three-class macro-F1 means nothing.
-        has_neutral = sum(f["confusion"]["rows_gold_cols_pred"][1]) > 0
-        mf1 = f"{f['macro_f1']:.3f}" if has_neutral else "—"
-        return (
-            f"| {name} | {f['n']} | {f['accuracy']:.3f} | {mf1} | "
-            f"{'—' if pn is None else f'{pn:.3f}'} |"
-        )
-
+    row = card_row
     lines = [
         f"# {out.name}: meiyu's {'Korean' if lang == 'ko' else 'Chinese'} news sentiment model",
         "",

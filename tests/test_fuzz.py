@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
-import os
 import re
 import string
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from scrapy import Request, Spider
 from scrapy.http import Response
@@ -48,21 +47,9 @@ from meiyu.fixturesite.sources import FixtureRequest, responders
 from pipelines.normalise import NormalisePipeline
 from storage.writes import DocumentRecord
 from tests.conftest import REPO, run_meiyu
+from tests.fuzzing import SCALE, profile
 
 pytestmark = pytest.mark.timeout(600)
-
-SCALE = int(os.environ.get("MEIYU_FUZZ_EXAMPLES", "0"))
-
-
-def profile(examples: int) -> Callable[[Any], Any]:
-    return settings(
-        max_examples=SCALE or examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
 
 SEARCH_HOSTS = {
     "naver_api": "openapi.naver.com",

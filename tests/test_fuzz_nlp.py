@@ -10,12 +10,9 @@ The profile is fixed (derandomize=True); MEIYU_FUZZ_EXAMPLES scales it for a lon
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from meiyu.config import load_config
@@ -23,19 +20,7 @@ from nlp import relevance
 from nlp.sentiment import LABELS, documents_sentiment, load
 from pipelines.analyze import place_sentences
 from tests.conftest import REPO, run_meiyu
-
-SCALE = int(os.environ.get("MEIYU_FUZZ_EXAMPLES", "0"))
-
-
-def profile(examples: int) -> Callable[[Any], Any]:
-    return settings(
-        max_examples=SCALE or examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
+from tests.fuzzing import profile
 
 NEWS = {
     "ko": "(웨이하이=연합뉴스) 중국 산둥성 웨이하이시가 한국발 입국자 전원을 "
