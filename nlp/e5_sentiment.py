@@ -189,8 +189,8 @@ class Encoder:
 
 
 class ProbeModel:
-    """A head folder (head.json + head.safetensors) on the shared encoder; the same `predict`
-    as nlp.sentiment.SentimentModel."""
+    """A head folder (head.json + head.safetensors) on the shared encoder: texts → calibrated
+    class probabilities (nlp.sentiment.ProbeSentiment turns them into labels)."""
 
     def __init__(
         self, folder: str | Path, device: str = "cpu", encoder_cache: str | Path | None = None

@@ -23,16 +23,29 @@ LABELS = ("negative", "neutral", "positive")
 DEFAULT_MODELS = {"ko": MODELS / "ko-sentiment", "zh": MODELS / "zh-sentiment"}
 
 
+def complete(folder: Path) -> bool:
+    """A local model folder ready to load: a full HF model or a head on the shared encoder
+    (training writes into `<name>.partial` and moves the folder in only when done)."""
+    return (folder / "config.json").exists() or (folder / "head.json").exists()
+
+
 def shipped(language: str) -> bool:
     """Whether the language's model is installed (complete, not a folder mid-training)."""
-    folder = DEFAULT_MODELS[language]
-    return (folder / "config.json").exists() or (folder / "head.json").exists()
+    return complete(DEFAULT_MODELS[language])
 
 
 @dataclass(frozen=True)
 class Scored:
     label: str
     scores: dict[str, float]  # sums to 1 over LABELS
+
+    @classmethod
+    def of(cls, columns: Sequence[str], row: Sequence[float]) -> Scored:
+        """A model's probabilities in its own label order, as all three LABELS (a binary
+        model's neutral is 0) with the most probable label."""
+        scores = {label: 0.0 for label in LABELS}
+        scores.update(dict(zip(columns, row, strict=True)))
+        return cls(max(scores, key=scores.__getitem__), scores)
 
 
 def resolve_device(wanted: str) -> str:
@@ -115,9 +128,7 @@ class SentimentModel:
                 ).to(self.device)
                 probs = self._torch.softmax(self.model(**enc).logits, dim=-1).tolist()
                 for i, row in zip(idx, probs, strict=True):
-                    scores = {label: 0.0 for label in LABELS}
-                    scores.update(dict(zip(self.columns, row, strict=True)))
-                    results[i] = Scored(max(scores, key=scores.__getitem__), scores)
+                    results[i] = Scored.of(self.columns, row)
         out = [results[i] for i in range(len(texts))]
         return out
 
@@ -147,12 +158,7 @@ class ProbeSentiment:
         if not texts:
             return []
         probs = self.probe.probabilities(list(texts), batch_size).tolist()
-        out = []
-        for row in probs:
-            scores = {label: 0.0 for label in LABELS}
-            scores.update(dict(zip(self.columns, row, strict=True)))
-            out.append(Scored(max(scores, key=scores.__getitem__), scores))
-        return out
+        return [Scored.of(self.columns, row) for row in probs]
 
 
 @functools.cache

@@ -26,6 +26,7 @@ from nlp import relevance
 from nlp.sentiment import (
     DEFAULT_MODELS,
     Scorer,
+    complete,
     documents_sentiment,
     load,
     resolve_device,
@@ -53,14 +54,17 @@ class AnalyzeSummary:
 
 
 def model_id(name_or_path: str | Path) -> str:
-    """A stable id: the folder name and a hash of its weights for local models (for a head
-    on the shared encoder, its weights; the encoder itself is pinned by the head's sha256)."""
+    """A stable id: the folder name and a hash of its weights for local models. For a head on
+    the shared encoder: its weights and head.json (temperature, layers, and the encoder's
+    sha256, which pins the encoder)."""
     path = Path(name_or_path)
-    for name in ("model.safetensors", "head.safetensors"):
-        weights = path / name
-        if weights.exists():
-            stat = weights.stat()
-            return f"{path.name}@{_weights_digest(weights, stat.st_size, stat.st_mtime_ns)}"
+    for names in (("model.safetensors",), ("head.safetensors", "head.json")):
+        files = [path / name for name in names]
+        if all(f.exists() for f in files):
+            parts = [_weights_digest(f, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+            if len(parts) > 1:
+                parts = [hashlib.sha256("".join(parts).encode()).hexdigest()[:12]]
+            return f"{path.name}@{parts[0]}"
     return str(name_or_path)
 
 
@@ -163,12 +167,7 @@ def analyze_indicator(
 
 def model_available(ind: IndicatorConfig) -> bool:
     """A configured model, or a complete shipped one (a folder being trained is not)."""
-    folder = Path(model_for(ind))
-    return (
-        ind.sentiment_model is not None
-        or (folder / "config.json").exists()
-        or (folder / "head.json").exists()
-    )
+    return ind.sentiment_model is not None or complete(Path(model_for(ind)))
 
 
 def device_for(cfg: Config) -> str:
