@@ -54,7 +54,7 @@ bench: setup
 	$(BIN)/python bench/run_all.py --readme
 
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy meiyu crawlers nlp pipelines storage reports scheduler.py
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy kernel meiyu crawlers nlp pipelines storage reports scheduler.py
 
 clean:
 	rm -rf $(VENV) out data/*.db data/*.db-*

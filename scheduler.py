@@ -54,9 +54,9 @@ from tenacity import (
     wait_fixed,
 )
 
+from kernel.config import Config, find_config_path
+from kernel.errors import MeiyuError
 from meiyu import jobs
-from meiyu.config import Config, find_config_path
-from meiyu.errors import MeiyuError
 from storage import job_runs
 
 log = logging.getLogger("meiyu.scheduler")

@@ -30,9 +30,9 @@ sys.path.insert(0, str(REPO))
 
 from results import record  # noqa: E402
 
-from meiyu.config import CrawlConfig  # noqa: E402
-from meiyu.fixturesite.corpus import World, build_world  # noqa: E402
-from meiyu.fixturesite.server import FixtureSite  # noqa: E402
+from kernel.config import CrawlConfig  # noqa: E402
+from meiyu.demo.fixturesite.corpus import World, build_world  # noqa: E402
+from meiyu.demo.fixturesite.server import FixtureSite  # noqa: E402
 from storage.db import safe_url  # noqa: E402
 from tests.conftest import write_config  # noqa: E402
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from results import record  # noqa: E402
 
-from meiyu.config import load_config  # noqa: E402
-from meiyu.fixturesite.corpus import Article, build_world  # noqa: E402
+from kernel.config import load_config  # noqa: E402
+from meiyu.demo.fixturesite.corpus import Article, build_world  # noqa: E402
 from nlp import relevance  # noqa: E402
 from nlp.matching import match_all_of  # noqa: E402
 

@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO))
 
 from results import record  # noqa: E402
 
-from meiyu.config import load_config, parse_month  # noqa: E402
-from meiyu.demo import DEMO_NOTE  # noqa: E402
-from meiyu.fixturesite.corpus import build_world  # noqa: E402
+from kernel.config import load_config, parse_month  # noqa: E402
+from meiyu.demo.fixturesite.corpus import build_world  # noqa: E402
+from meiyu.demo.month import DEMO_NOTE  # noqa: E402
 from reports.monthly import build_monthly, render_html  # noqa: E402
 from reports.pdf import write_pdf  # noqa: E402
 from reports.xlsx import write_xlsx  # noqa: E402

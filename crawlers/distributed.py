@@ -69,8 +69,8 @@ from tenacity import (
 )
 from twisted.internet.defer import Deferred
 
-from meiyu.config import RedisConfig
-from meiyu.errors import MeiyuError
+from kernel.config import RedisConfig
+from kernel.errors import MeiyuError
 
 log = logging.getLogger(__name__)
 

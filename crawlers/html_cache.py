@@ -23,8 +23,8 @@ from w3lib.http import headers_raw_to_dict
 from crawlers.encoding import decode
 from crawlers.runner import settings_for
 from crawlers.spiders.base import canonical_url, clean_url
-from meiyu.config import Config
-from meiyu.errors import UserError
+from kernel.config import Config
+from kernel.errors import UserError
 
 _FILESYSTEM = "scrapy.extensions.httpcache.FilesystemCacheStorage"
 

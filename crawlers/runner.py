@@ -15,7 +15,7 @@ from scrapy.settings import Settings
 from crawlers import settings as project_settings
 from crawlers.query import Query
 from crawlers.spiders import OUTLET_KINDS, spider_class
-from meiyu.config import Config, SourceConfig
+from kernel.config import Config, SourceConfig
 
 
 @dataclass

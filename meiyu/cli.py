@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, SourceConfig, load_config, parse_month
-from meiyu.errors import CrawlFailed, MeiyuError, UserError
+from kernel.config import Config, SourceConfig, load_config, parse_month
+from kernel.errors import CrawlFailed, MeiyuError, UserError
 
 if TYPE_CHECKING:
     from nlp.sentiment import Scorer
@@ -777,8 +777,8 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/demo"),
 ) -> None:
     """Serve the generated demo corpus locally, crawl it, compute, and write the report."""
-    from meiyu.demo import DEMO_NOTE, demo_config, write_manifest
-    from meiyu.fixturesite.server import FixtureSite
+    from meiyu.demo.fixturesite.server import FixtureSite
+    from meiyu.demo.month import DEMO_NOTE, demo_config, write_manifest
 
     base = state.config()
     with FixtureSite() as site:

@@ -18,8 +18,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from meiyu.config import Config
-from meiyu.cron import cron_trigger
+from kernel.config import Config
+from kernel.cron import cron_trigger
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from meiyu.errors import UserError
+from kernel.errors import UserError
 
 
 def read_requests(stream: TextIO) -> list[dict[str, Any]]:

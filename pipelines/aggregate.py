@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, IndicatorConfig
+from kernel.config import Config, IndicatorConfig
 from pipelines.analyze import model_available, model_for, model_id
 from pipelines.audit import correction_confusion
 from pipelines.correction import ShareCorrector

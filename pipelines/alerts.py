@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 from scipy import stats
 from sqlalchemy.orm import Session
 
-from meiyu.config import AlertsConfig, Config
+from kernel.config import AlertsConfig, Config
 from pipelines.analyze import model_available, model_for, model_id
 from pipelines.uncertainty import compare_shares
 from storage.alerts import AlertItemRow, literal_items, scored_items

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, IndicatorConfig
-from meiyu.errors import ConfigError
+from kernel.config import Config, IndicatorConfig
+from kernel.errors import ConfigError
 from nlp import relevance
 from nlp.sentiment import (
     DEFAULT_MODELS,

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from scipy import stats
 from sqlalchemy.orm import Session
 
-from meiyu.config import Config
-from meiyu.errors import MeiyuError, UserError
+from kernel.config import Config
+from kernel.errors import MeiyuError, UserError
 from pipelines.aggregate import definition_version
 from pipelines.analyze import model_available, model_for, model_id
 from pipelines.audit import correction_confusion

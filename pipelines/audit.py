@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, IndicatorConfig
-from meiyu.errors import UserError
+from kernel.config import Config, IndicatorConfig
+from kernel.errors import UserError
 from pipelines.analyze import model_available, model_for, model_id
 from pipelines.correction import LABELS, Confusion, load_confusion
 from pipelines.periods import month_bounds, month_key

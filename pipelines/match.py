@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, IndicatorConfig
+from kernel.config import Config, IndicatorConfig
 from nlp import relevance
 from nlp.matching import match_all_of
 from storage.db import unit_of_work

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from meiyu.config import AlertsConfig
+from kernel.config import AlertsConfig
 from pipelines.alerts import (
     NEGATIVE_SPIKE,
     SHARE_DROP,

@@ -16,7 +16,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from meiyu.errors import UserError
+from kernel.errors import UserError
 from pipelines.audit import LABEL_NAMES_ZH, AuditSample
 from reports.xlsx import _put
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import meiyu
-from meiyu.config import Config
+import kernel
+from kernel.config import Config
 from storage.exports import CrawlHistory, ExportFilter, Row
 from storage.exports import columns as export_columns
 
@@ -159,7 +159,7 @@ def render(d: DatasheetInput) -> str:
     lines = [
         f"# DATASHEET — {d.file.name}",
         "",
-        f"Written by meiyu {meiyu.__version__} on {_day(dt.datetime.now(dt.UTC), tz)} "
+        f"Written by meiyu {kernel.__version__} on {_day(dt.datetime.now(dt.UTC), tz)} "
         f"({cfg.timezone}). **{s.rows:,} rows, one per document**; format {d.fmt}; "
         f"{d.size:,} bytes; sha256 `{d.sha256}`.",
         "",

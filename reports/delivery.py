@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import ChannelConfig, Config
+from kernel.config import ChannelConfig, Config
 from pipelines.alerts import Finding, detect, same_episode
 from reports.alert_message import footer, markdown, record, subject
 from storage.alerts import AlertRow, alert_periods, list_alerts, record_delivery, save_alert

@@ -20,7 +20,7 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from meiyu.config import Config
+from kernel.config import Config
 from reports.datasheet import DatasheetInput, ExportStats, render
 from storage.exports import (
     ExportFilter,

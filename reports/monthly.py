@@ -18,8 +18,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from meiyu.config import Config, IndicatorConfig, SourceConfig
-from meiyu.errors import MeiyuError, UserError
+from kernel.config import Config, IndicatorConfig, SourceConfig
+from kernel.errors import MeiyuError, UserError
 from nlp.evaluate_relevance import EVAL_FILE as RELEVANCE_EVAL
 from pipelines.aggregate import definition_version
 from pipelines.analyze import model_available, model_for, model_id

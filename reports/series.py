@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from meiyu.config import Config
+from kernel.config import Config
 from pipelines.aggregate import definition_version
 from pipelines.periods import period_start
 from storage.queries import value_series

@@ -16,8 +16,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from meiyu.config import Config, IndicatorConfig
-from meiyu.errors import MeiyuError, UserError
+from kernel.config import Config, IndicatorConfig
+from kernel.errors import MeiyuError, UserError
 from pipelines.aggregate import definition_version
 from pipelines.analyze import model_available, model_for, model_id
 from pipelines.periods import period_end, period_keys, period_start

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
-from meiyu.errors import DatabaseFailed, DatabaseUnavailable, UserError, redact
+from kernel.errors import DatabaseFailed, DatabaseUnavailable, UserError, redact
 
 log = logging.getLogger("meiyu.db")
 T = TypeVar("T")

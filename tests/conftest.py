@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from meiyu.fixturesite.corpus import World, build_world
-from meiyu.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.corpus import World, build_world
+from meiyu.demo.fixturesite.server import FixtureSite
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -111,7 +111,7 @@ def write_config(
             "language": "ko", "outlet": "Naver", "base_url": "http://openapi.naver.com"};
     crawl: extra [crawl] keys (timeout_seconds, retry_times, jobs_dir, …).
     """
-    from meiyu.fixturesite.corpus import OUTLETS
+    from meiyu.demo.fixturesite.corpus import OUTLETS
 
     def toml_value(v: object) -> str:
         return json.dumps(v, ensure_ascii=False)

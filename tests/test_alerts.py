@@ -26,11 +26,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import delete
 
-from meiyu.config import AlertsConfig, config_from_dict, load_config
-from meiyu.errors import ConfigError
-from meiyu.fixturesite import pools
-from meiyu.fixturesite.corpus import INCIDENT_DAYS, World
-from meiyu.fixturesite.server import FixtureSite
+from kernel.config import AlertsConfig, config_from_dict, load_config
+from kernel.errors import ConfigError
+from meiyu.demo.fixturesite import pools
+from meiyu.demo.fixturesite.corpus import INCIDENT_DAYS, World
+from meiyu.demo.fixturesite.server import FixtureSite
 from pipelines.alerts import (
     DayTest,
     detect,

@@ -14,9 +14,9 @@ import torch
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, config_from_dict
-from meiyu.errors import ConfigError
-from meiyu.fixturesite.corpus import World
+from kernel.config import Config, config_from_dict
+from kernel.errors import ConfigError
+from meiyu.demo.fixturesite.corpus import World
 from pipelines.analyze import analyze_all, device_for, model_for, model_id, pending_documents
 from pipelines.match import match_all
 from storage.db import make_engine, session_factory, transaction

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, load_config
-from meiyu.errors import UserError
+from kernel.config import Config, load_config
+from kernel.errors import UserError
 from pipelines.aggregate import aggregate_all, definition_version
 from pipelines.analyze import model_for, model_id
 from pipelines.audit import (

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, text
 
-from meiyu.config import load_config
-from meiyu.fixturesite.corpus import OUTLETS, World
-from meiyu.fixturesite.server import FixtureSite
+from kernel.config import load_config
+from meiyu.demo.fixturesite.corpus import OUTLETS, World
+from meiyu.demo.fixturesite.server import FixtureSite
 from tests.conftest import run_meiyu, write_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

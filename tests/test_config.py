@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from meiyu.config import load_config
-from meiyu.errors import ConfigError
+from kernel.config import load_config
+from kernel.errors import ConfigError
 from tests.conftest import REPO, run_meiyu
 
 SHIPPED = (REPO / "meiyu.toml").read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from meiyu.fixturesite.corpus import BROKEN_HOST, World
-from meiyu.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.corpus import BROKEN_HOST, World
+from meiyu.demo.fixturesite.server import FixtureSite
 from storage.models import CrawlRun, Document
 from tests.conftest import run_meiyu, write_config
 

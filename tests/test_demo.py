@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, text
 
-from meiyu.fixturesite.corpus import World
+from meiyu.demo.fixturesite.corpus import World
 from pipelines.periods import previous_months
 from reports.pdf import pdf_fonts, pdf_text
 from tests.conftest import REPO, run_meiyu

@@ -26,8 +26,8 @@ import redis
 from sqlalchemy import create_engine, text
 
 from crawlers.distributed import Backoff, Frontier, RedisUnavailable
-from meiyu.fixturesite.corpus import OUTLETS, World
-from meiyu.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.corpus import OUTLETS, World
+from meiyu.demo.fixturesite.server import FixtureSite
 from tests.conftest import REPO, run_meiyu, write_config
 
 REDIS_ENV = "MEIYU_TEST_REDIS_URL"

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pyarrow.parquet as pq
 import pytest
 
-from meiyu.config import load_config
-from meiyu.fixturesite.corpus import build_world
-from meiyu.fixturesite.server import FixtureSite
+from kernel.config import load_config
+from meiyu.demo.fixturesite.corpus import build_world
+from meiyu.demo.fixturesite.server import FixtureSite
 from pipelines.analyze import model_for, model_id
 from storage.db import make_engine, session_factory
 from storage.exports import ExportFilter, columns, iter_batches

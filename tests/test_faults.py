@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from meiyu.fixturesite.corpus import World
+from meiyu.demo.fixturesite.corpus import World
 from nlp.fingerprint import content_hash
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
@@ -291,7 +291,7 @@ def test_sigkill_of_the_scheduler_mid_job_then_restart_converges(
     tmp_path: Path, world: World, clean: State
 ) -> None:
     import scheduler
-    from meiyu.config import load_config
+    from kernel.config import load_config
 
     db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
     seed(db_url, world)

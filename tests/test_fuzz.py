@@ -40,10 +40,10 @@ from crawlers.query import Query
 from crawlers.spiders import spider_class
 from crawlers.spiders.base import ArticleText, NoArticleText, extract_article
 from crawlers.spiders.feeds import read_feed
-from meiyu.config import Config, config_from_dict, load_config
-from meiyu.errors import ConfigError
-from meiyu.fixturesite.corpus import OUTLETS, World, build_world
-from meiyu.fixturesite.sources import FixtureRequest, responders
+from kernel.config import Config, config_from_dict, load_config
+from kernel.errors import ConfigError
+from meiyu.demo.fixturesite.corpus import OUTLETS, World, build_world
+from meiyu.demo.fixturesite.sources import FixtureRequest, responders
 from pipelines.normalise import NormalisePipeline
 from storage.writes import DocumentRecord
 from tests.conftest import REPO, run_meiyu

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from meiyu.config import load_config
+from kernel.config import load_config
 from nlp import relevance
 from nlp.sentiment import LABELS, documents_sentiment, load
 from pipelines.analyze import place_sentences

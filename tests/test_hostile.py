@@ -34,8 +34,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import MetaData, create_engine, select, text
 
-from meiyu.config import load_config
-from meiyu.fixturesite.server import FixtureSite
+from kernel.config import load_config
+from meiyu.demo.fixturesite.server import FixtureSite
 from pipelines.alerts import NEGATIVE_SPIKE, Finding
 from reports.alert_message import record
 from storage.alerts import list_alerts, save_alert

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from meiyu.config import Config, config_from_dict, load_config
-from meiyu.errors import ConfigError
+from kernel.config import Config, config_from_dict, load_config
+from kernel.errors import ConfigError
 from nlp.evaluate_relevance import EVAL_FILE, TERMS
 from nlp.korean import analyser
 from nlp.relevance import korean

@@ -8,7 +8,7 @@ import tomllib
 from sqlalchemy import select
 
 from crawlers.items import ArticleItem
-from meiyu.config import config_from_dict
+from kernel.config import config_from_dict
 from nlp.language import SET, detect, evaluate, route
 from pipelines.match import match_all
 from pipelines.normalise import NormalisePipeline

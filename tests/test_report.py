@@ -13,7 +13,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 
-from meiyu.config import load_config
+from kernel.config import load_config
 from reports.charts import tone_png, trend_png
 from reports.fonts import cjk_font_family
 from reports.monthly import build_monthly, parse_formats, render_html, write_report

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from meiyu.fixturesite.corpus import World
-from meiyu.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.corpus import World
+from meiyu.demo.fixturesite.server import FixtureSite
 from tests.conftest import REPO, run_meiyu, write_config
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import scheduler
 import storage.db
 from crawlers.distributed import Backoff, RedisUnavailable
-from meiyu.errors import DatabaseFailed, DatabaseUnavailable
+from kernel.errors import DatabaseFailed, DatabaseUnavailable
 from storage.db import make_engine, session_factory, unit_of_work
 
 

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kernel.config import Config, config_from_dict, load_config
+from kernel.errors import ConfigError
 from meiyu import jobs
-from meiyu.config import Config, config_from_dict, load_config
-from meiyu.errors import ConfigError
 from tests.conftest import REPO
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 
 import scheduler
-from meiyu.config import Config, config_from_dict, load_config
+from kernel.config import Config, config_from_dict, load_config
 from meiyu.jobs import previous_iso_week, previous_month
 from storage import job_runs
 from storage.db import make_engine, session_factory, transaction
@@ -51,7 +51,7 @@ signal.signal(signal.SIGTERM, signal.SIG_IGN)
 marker, hold, *argv = sys.argv[1:]
 if argv != ["compute"]:
     sys.exit(0)
-from meiyu.config import load_config
+from kernel.config import load_config
 from storage.db import make_engine, session_factory, transaction
 from storage.models import IndicatorValue
 sessions = session_factory(make_engine(load_config().database.url))

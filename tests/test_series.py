@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from meiyu.config import Config, config_from_dict, load_config
+from kernel.config import Config, config_from_dict, load_config
 from pipelines.aggregate import aggregate_all, definition_version
 from pipelines.analyze import model_for, model_id
 from pipelines.correction import LABELS, Confusion, ShareCorrector, load_confusion

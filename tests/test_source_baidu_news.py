@@ -20,10 +20,10 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.baidu_news import normalise_time, parse
 from crawlers.query import Query
 from crawlers.spiders.baidu_news import PAGE_SIZE, BaiduNewsSpider, split_query
-from meiyu.fixturesite.corpus import Page, World
-from meiyu.fixturesite.server import FixtureSite
-from meiyu.fixturesite.sources import FixtureRequest
-from meiyu.fixturesite.sources import baidu_news as responder
+from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import baidu_news as responder
 from tests.conftest import SHARED, run_meiyu, write_config
 
 README = SHARED / "fixtures" / "sources" / "README.md"

@@ -17,10 +17,10 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.daum_news import parse, published_from
 from crawlers.query import Query
 from crawlers.spiders.daum_news import DaumNewsSpider
-from meiyu.fixturesite.corpus import Page, World
-from meiyu.fixturesite.server import FixtureSite
-from meiyu.fixturesite.sources import FixtureRequest
-from meiyu.fixturesite.sources import daum_news as responder
+from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import daum_news as responder
 from tests.conftest import SHARED, run_meiyu, write_config
 
 CAPTURE = SHARED / "fixtures" / "sources" / "daum-news" / "daum_news_search_2026-03-20.html"

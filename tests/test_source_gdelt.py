@@ -16,10 +16,10 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.gdelt import Timeline, detokenise, parse, parse_timeline
 from crawlers.query import Query
 from crawlers.spiders.gdelt import MAX_RECORDS, GdeltSpider, probe_windows, split_window
-from meiyu.fixturesite.corpus import Page, World
-from meiyu.fixturesite.server import FixtureSite
-from meiyu.fixturesite.sources import FixtureRequest
-from meiyu.fixturesite.sources import gdelt as responder
+from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import gdelt as responder
 from tests.conftest import SHARED, run_meiyu, write_config
 
 CAPTURE = SHARED / "fixtures" / "sources" / "gdelt" / "gdelt_doc_artlist_2026-01.json"

@@ -23,10 +23,10 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.google_news import CAP, headline, parse
 from crawlers.query import Query
 from crawlers.spiders.google_news import GoogleNewsSpider
-from meiyu.fixturesite.corpus import Page, World
-from meiyu.fixturesite.server import FixtureSite
-from meiyu.fixturesite.sources import FixtureRequest
-from meiyu.fixturesite.sources import google_news as responder
+from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import google_news as responder
 from tests.conftest import SHARED, run_meiyu, write_config
 
 CAPTURES = SHARED / "fixtures" / "sources" / "google-news-rss"

@@ -22,11 +22,11 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.naver_news import parse
 from crawlers.query import Query
 from crawlers.spiders.naver_news import NaverNewsSpider, page_timestamp
-from meiyu.config import load_config
-from meiyu.fixturesite.corpus import Page, World
-from meiyu.fixturesite.server import FixtureSite
-from meiyu.fixturesite.sources import FixtureRequest
-from meiyu.fixturesite.sources import naver_news as fixture
+from kernel.config import load_config
+from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import naver_news as fixture
 from storage.models import CrawlRun, Document, VolumeProbe
 from storage.models import Mention as MentionRow
 from tests.conftest import SHARED, run_meiyu, write_config

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 
 from crawlers.parsers import ParseError
 from crawlers.parsers.sitemap import parse
-from meiyu.fixturesite.corpus import OUTLETS, World
-from meiyu.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.corpus import OUTLETS, World
+from meiyu.demo.fixturesite.server import FixtureSite
 from tests.conftest import run_meiyu, write_config
 
 

@@ -23,10 +23,10 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.sogou_weixin import parse
 from crawlers.query import Query
 from crawlers.spiders.sogou_weixin import COOKIE_ENV, SogouWeixinSpider
-from meiyu.fixturesite.corpus import Page, World
-from meiyu.fixturesite.server import FixtureSite
-from meiyu.fixturesite.sources import FixtureRequest
-from meiyu.fixturesite.sources import sogou_weixin as responder
+from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.server import FixtureSite
+from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import sogou_weixin as responder
 from tests.conftest import SHARED, run_meiyu, write_config
 
 CAPTURE = (

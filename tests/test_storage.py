@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, inspect, select
 
-from meiyu.errors import DatabaseUnavailable, UserError
+from kernel.errors import DatabaseUnavailable, UserError
 from storage.db import check_connection, make_engine, session_factory, transaction
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Document, IndicatorMatch, IndicatorValue

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 
 import pipelines.analyze
 import scheduler
+from kernel.config import load_config
 from meiyu import cli
-from meiyu.config import load_config
 from pipelines.match import match_all
 from storage import job_runs
 from storage.alerts import AlertRecord, record_delivery, save_alert

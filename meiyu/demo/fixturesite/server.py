@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from meiyu.fixturesite.corpus import Page, World, build_world
-from meiyu.fixturesite.sources import FixtureRequest, responders
+from meiyu.demo.fixturesite.corpus import Page, World, build_world
+from meiyu.demo.fixturesite.sources import FixtureRequest, responders
 
 
 class FixtureSite:

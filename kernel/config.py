@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from meiyu.errors import ConfigError, UserError, redact
+from kernel.errors import ConfigError, UserError, redact
 
 DEFAULT_CONFIG_NAME = "meiyu.toml"
 ENV_PREFIX = "MEIYU_"
@@ -236,7 +236,7 @@ class ScheduleConfig(_Strict):
     @field_validator("compute", "monthly_report", "weekly_brief")
     @classmethod
     def _cron(cls, expr: str) -> str:
-        from meiyu.cron import cron_trigger
+        from kernel.cron import cron_trigger
 
         if expr.strip():
             cron_trigger(expr, "UTC")

@@ -25,8 +25,8 @@ import html
 import re
 from zoneinfo import ZoneInfo
 
-from meiyu.fixturesite.corpus import Article, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import Article, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = ["search.naver.com"]
 PATH = "/search.naver"

@@ -20,8 +20,8 @@ import html
 import re
 from urllib.parse import quote
 
-from meiyu.fixturesite.corpus import Article, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import Article, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = ["search.daum.net", "v.daum.net"]
 PAGE_SIZE = 10

@@ -1,6 +1,6 @@
 """The fixture world's search engines and APIs, one module per source kind.
 
-Each module `meiyu/fixturesite/sources/<kind>.py` defines
+Each module `meiyu/demo/fixturesite/sources/<kind>.py` defines
     HOSTS: list[str]                       the real hostnames it answers for
     def respond(world, request) -> Page | None
 answering like the real service (same paths, parameters, response shape, paging, faults) from
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from meiyu.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.corpus import Page, World
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def responders() -> dict[str, Responder]:
     table: dict[str, Responder] = {}
     for name in SOURCE_MODULES:
         try:
-            module = importlib.import_module(f"meiyu.fixturesite.sources.{name}")
+            module = importlib.import_module(f"meiyu.demo.fixturesite.sources.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"meiyu.fixturesite.sources.{name}":
+            if exc.name != f"meiyu.demo.fixturesite.sources.{name}":
                 raise
             continue
         for host in module.HOSTS:

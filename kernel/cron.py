@@ -1,5 +1,5 @@
 """Crontab lines as APScheduler triggers, read as cron reads them. Used by the config's
-validation (meiyu.config) and by the jobs (meiyu.jobs), and importing neither."""
+validation (kernel.config) and by the jobs (meiyu.jobs), and importing neither."""
 
 from __future__ import annotations
 

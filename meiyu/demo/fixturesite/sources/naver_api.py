@@ -26,8 +26,8 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from meiyu.fixturesite.corpus import Article, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import Article, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = ["openapi.naver.com"]
 PATH = "/v1/search/news.json"

@@ -24,8 +24,8 @@ import zlib
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from meiyu.fixturesite.corpus import Article, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import Article, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = ["www.baidu.com"]
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -23,8 +23,8 @@ import html
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from meiyu.fixturesite.corpus import Article, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import Article, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = ["weixin.sogou.com"]
 PAGE_SIZE = 10

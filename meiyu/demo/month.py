@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from meiyu.config import Config, config_from_dict
-from meiyu.fixturesite.corpus import OUTLETS, World
-from meiyu.fixturesite.server import FixtureSite
+from kernel.config import Config, config_from_dict
+from meiyu.demo.fixturesite.corpus import OUTLETS, World
+from meiyu.demo.fixturesite.server import FixtureSite
 
 DEMO_DATABASE = "sqlite:///data/demo.db"
 DEMO_NOTE = (

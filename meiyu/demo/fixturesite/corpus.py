@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from meiyu.fixturesite import pools
+from meiyu.demo.fixturesite import pools
 
 MONTHS = [(y, m) for y in (2020, 2021, 2022, 2023) for m in range(1, 13)]
 # a29's topics rise year on year against the 2020 baseline; a68's and a67's stay flat, so the

@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 
-from meiyu.fixturesite.corpus import OUTLETS, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import OUTLETS, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = [o.host for o in OUTLETS]
 XML = "application/xml"

@@ -23,8 +23,8 @@ import re
 import zlib
 from collections import Counter
 
-from meiyu.fixturesite.corpus import Article, Page, World
-from meiyu.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.corpus import Article, Page, World
+from meiyu.demo.fixturesite.sources import FixtureRequest
 
 HOSTS = ["api.gdeltproject.org"]
 PATH = "/api/v2/doc/doc"
