@@ -23,7 +23,8 @@ from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import SentimentResult
 from storage.writes import DocumentRecord, ensure_source, upsert_document
-from tests.conftest import REPO, run_meiyu, write_config
+from tests.conftest import REPO, write_config
+from tests.helpers_cli import meiyu_in_process
 
 BATCH = 7
 
@@ -151,7 +152,7 @@ def test_device_auto_is_what_torch_sees(tmp_path: Path) -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_cuda_without_a_gpu_is_one_line(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "meiyu.toml", db_url=f"sqlite:///{tmp_path / 'm.db'}", proxy=None)
-    done = run_meiyu("--config", str(cfg), "analyze", env={"MEIYU_NLP__DEVICE": '"cuda"'})
+    done = meiyu_in_process("--config", str(cfg), "analyze", env={"MEIYU_NLP__DEVICE": '"cuda"'})
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "nlp.device" in lines[0] and "no CUDA device" in lines[0], lines

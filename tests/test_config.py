@@ -8,7 +8,8 @@ import pytest
 
 from kernel.config import load_config
 from kernel.errors import ConfigError
-from tests.conftest import REPO, run_meiyu
+from tests.conftest import REPO
+from tests.helpers_cli import meiyu_in_process
 
 SHIPPED = (REPO / "meiyu.toml").read_text(encoding="utf-8")
 
@@ -93,7 +94,7 @@ def test_cli_reports_bad_config_in_one_line_with_exit_2(tmp_path: Path) -> None:
     path.write_text(SHIPPED.replace("retry_times = 2", "retry_times = -1"), encoding="utf-8")
     before = path.read_bytes()
     for args in (["config", "check"], ["compute"], ["crawl"]):
-        proc = run_meiyu("--config", str(path), *args)
+        proc = meiyu_in_process("--config", str(path), *args)
         assert proc.returncode == 2, proc.stderr
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1, proc.stderr
@@ -102,28 +103,28 @@ def test_cli_reports_bad_config_in_one_line_with_exit_2(tmp_path: Path) -> None:
 
 
 def test_cli_missing_config_and_bad_month(tmp_path: Path) -> None:
-    proc = run_meiyu("--config", str(tmp_path / "nope.toml"), "config", "check")
+    proc = meiyu_in_process("--config", str(tmp_path / "nope.toml"), "config", "check")
     assert proc.returncode == 2 and "config file not found" in proc.stderr
-    proc = run_meiyu("report", "--month", "2023-13")
+    proc = meiyu_in_process("report", "--month", "2023-13")
     assert proc.returncode == 2 and "--month: expected YYYY-MM" in proc.stderr
 
 
 def test_cli_unknown_command_is_a_usage_error() -> None:
-    proc = run_meiyu("bogus")
+    proc = meiyu_in_process("bogus")
     assert proc.returncode == 2 and "No such command" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_config_check_accepts_the_shipped_file() -> None:
-    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "config", "check")
+    proc = meiyu_in_process("--config", str(REPO / "meiyu.toml"), "config", "check")
     assert proc.returncode == 0, proc.stderr
     assert "config ok" in proc.stdout and "a67" in proc.stdout
 
 
 def test_crawl_window_arguments_are_checked() -> None:
-    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "crawl", "--since", "2023-13-01")
+    proc = meiyu_in_process("--config", str(REPO / "meiyu.toml"), "crawl", "--since", "2023-13-01")
     assert proc.returncode == 2 and "--since: expected YYYY-MM-DD" in proc.stderr
-    proc = run_meiyu(
+    proc = meiyu_in_process(
         "--config",
         str(REPO / "meiyu.toml"),
         "crawl",
@@ -133,9 +134,9 @@ def test_crawl_window_arguments_are_checked() -> None:
         "2023-01-01",
     )
     assert proc.returncode == 2 and "is after --until" in proc.stderr
-    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "crawl", "--indicator", "a99")
+    proc = meiyu_in_process("--config", str(REPO / "meiyu.toml"), "crawl", "--indicator", "a99")
     assert proc.returncode == 2 and "unknown indicator 'a99'" in proc.stderr
-    proc = run_meiyu("--config", str(REPO / "meiyu.toml"), "crawl", "--source", "nope")
+    proc = meiyu_in_process("--config", str(REPO / "meiyu.toml"), "crawl", "--source", "nope")
     assert proc.returncode == 2 and "unknown source 'nope'" in proc.stderr
 
 

@@ -29,6 +29,7 @@ from crawlers.distributed import Backoff, Frontier, RedisUnavailable
 from meiyu.demo.fixturesite.corpus import OUTLETS, World
 from meiyu.demo.fixturesite.server import FixtureSite
 from tests.conftest import REPO, run_meiyu, write_config
+from tests.helpers_cli import meiyu_in_process
 
 REDIS_ENV = "MEIYU_TEST_REDIS_URL"
 KOREAN = ("hanbando", "seohae")  # 530 articles in two sources: two shared crawls at once
@@ -384,7 +385,7 @@ def test_worker_needs_the_redis_backend(tmp_path: Path, site: FixtureSite, world
         proxy=site.proxy_url,
         feeds={"seohae": world.feeds()["seohae"]},
     )
-    proc = run_meiyu("--config", str(cfg), "crawl", "--worker")
+    proc = meiyu_in_process("--config", str(cfg), "crawl", "--worker")
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and 'crawl.backend = "redis"' in lines[0], proc.stderr

@@ -24,6 +24,7 @@ from storage.exports import ExportFilter, columns, iter_batches
 from storage.migrate import upgrade
 from storage.models import CrawlRun, Document, IndicatorMatch, Mention, SentimentResult, Source
 from tests.conftest import run_meiyu, write_config
+from tests.helpers_cli import meiyu_in_process
 
 SH, SEOUL = ZoneInfo("Asia/Shanghai"), ZoneInfo("Asia/Seoul")
 ZH = "http://news.haibin-daily.test/2023/"
@@ -320,7 +321,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_file(
         (["--out", str(out / "x.jsonl"), "--with-html"], "crawl.http_cache"),
     ]
     for args, says in cases:
-        done = run_meiyu("--config", str(cfg), "export", *args)
+        done = meiyu_in_process("--config", str(cfg), "export", *args)
         assert done.returncode == 2, (args, done.stderr)
         assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert sorted(p.name for p in out.iterdir()) == ["a-file"], args

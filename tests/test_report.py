@@ -22,6 +22,7 @@ from storage.alerts import AlertRecord, save_alert
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
 from tests.conftest import REPO, parse_html, run_meiyu, write_config
+from tests.helpers_cli import meiyu_in_process
 
 EVIL = "<script>alert(1)</script>威海海鲜节开幕"
 FORMULA = '=HYPERLINK("http://evil.test/","点此")威海海鲜季'
@@ -143,7 +144,9 @@ def test_a_crawled_title_with_markup_is_text_in_html_pdf_and_xlsx(
     formula_cells = [c for row in items.iter_rows(min_row=2) for c in row if c.value == FORMULA]
     assert formula_cells and all(c.data_type == "s" for c in formula_cells)
 
-    wrong = run_meiyu("--config", str(cfg), "report", "-m", "2023-12", "--format", "html,docx")
+    wrong = meiyu_in_process(
+        "--config", str(cfg), "report", "-m", "2023-12", "--format", "html,docx"
+    )
     assert wrong.returncode == 2 and "--format" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 import pipelines.analyze
 import scheduler
 from kernel.config import load_config
-from meiyu import cli
+from meiyu.cli import _common as cli  # the root app and the console every command prints to
 from pipelines.match import match_all
 from storage import job_runs
 from storage.alerts import AlertRecord, record_delivery, save_alert

@@ -106,7 +106,7 @@ def test_wheel_lists_models_data_templates_and_migrations(wheel: Path) -> None:
     assert "storage/migrations/versions/0001_initial_schema.py" in expected
     missing = sorted(expected - names)
     assert not missing, f"left out of the wheel: {missing}"
-    assert "scheduler.py" in names and "meiyu/cli.py" in names
+    assert "scheduler.py" in names and "meiyu/cli/__init__.py" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
 
 
