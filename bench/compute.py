@@ -34,8 +34,9 @@ from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from kernel.config import load_config  # noqa: E402
-from pipelines.aggregate import aggregate_all, definition_version  # noqa: E402
-from pipelines.analyze import model_for, model_id  # noqa: E402
+from kernel.identity import model_id  # noqa: E402
+from nlp.identity import definition_version, model_for  # noqa: E402
+from pipelines.aggregate import aggregate_all  # noqa: E402
 from storage.db import make_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402

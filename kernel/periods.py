@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from zoneinfo import ZoneInfo
+
+from kernel.errors import UserError
 
 
 def month_key(moment: dt.datetime, tz: ZoneInfo) -> str:
@@ -76,3 +79,30 @@ def period_end(period_type: str, period: str) -> dt.date:
     months = {"month": 1, "quarter": 3, "year": 12}[period_type]
     m = start.month - 1 + months
     return dt.date(start.year + m // 12, m % 12 + 1, 1)
+
+
+_YEAR = re.compile(r"^(\d{4})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
+def period_months(period: str) -> list[str]:
+    """'2023' → 12 months, '2023-Q2' → 3, '2023-06' → 1 (YYYY-MM keys)."""
+    if m := _YEAR.match(period):
+        return [f"{m[1]}-{mo:02d}" for mo in range(1, 13)]
+    if m := _QUARTER.match(period):
+        q = int(m[2])
+        return [f"{m[1]}-{mo:02d}" for mo in range(3 * q - 2, 3 * q + 1)]
+    if (m := _MONTH.match(period)) and 1 <= int(m[2]) <= 12:
+        return [period]
+    raise UserError(f"--period: expected YYYY, YYYY-Qn or YYYY-MM, got {period!r}")
+
+
+# The weekly brief compares a week with the pooled weeks before it (stored with each week).
+TRAILING_WEEKS = 8
+
+
+def weeks_before(week: str, n: int) -> list[str]:
+    """The n ISO weeks ending with (and including) `week`, oldest first."""
+    start = period_start("week", week)
+    return [dict(period_keys(start - dt.timedelta(weeks=i)))["week"] for i in range(n)][::-1]

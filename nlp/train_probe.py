@@ -31,6 +31,7 @@ import numpy as np
 
 from nlp import encoder, realnews
 from nlp.e5_sentiment import BF16_BATCH, WEIGHTS_FILE, Encoder, HeadSpec
+from nlp.model_evaluation import load_evaluation
 from nlp.sentiment import LABELS
 from nlp.train_sentiment import (
     L2I,
@@ -310,7 +311,10 @@ def train(
 
 def write_card(out: Path) -> Path:
     """MODEL_CARD.md from evaluation.json, so the card states exactly the measured figures."""
-    ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    loaded = load_evaluation(out)
+    if loaded is None:
+        raise FileNotFoundError(out / "evaluation.json")
+    ev = loaded.raw
     lang = ev["language"]
     data = "../shared/data/ko-sentiment" if lang == "ko" else "../shared/data/zh-sentiment"
     m, tr = ev["model"], ev["training"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp import corpus
+from nlp.model_evaluation import load_evaluation
 from nlp.sentiment import LABELS
 
 L2I = {label: i for i, label in enumerate(LABELS)}
@@ -367,7 +368,10 @@ def domain_rows(language: str) -> dict[str, list[tuple[str, int]]]:
 
 def write_card(out: Path) -> Path:
     """MODEL_CARD.md from evaluation.json, so the card always states the measured figures."""
-    ev = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    loaded = load_evaluation(out)
+    if loaded is None:
+        raise FileNotFoundError(out / "evaluation.json")
+    ev = loaded.raw
     lang = ev["language"]
     data = "../shared/data/ko-sentiment" if lang == "ko" else "../shared/data/zh-sentiment"
 

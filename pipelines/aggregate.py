@@ -18,7 +18,6 @@ a change of definition starts a new series and leaves the old one as it was.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,17 +27,30 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import Config, IndicatorConfig
-from pipelines.analyze import model_available, model_for, model_id
+from kernel.identity import model_id
+from kernel.periods import (
+    PERIOD_TYPES,
+    TRAILING_WEEKS,
+    local_day,
+    period_end,
+    period_keys,
+    period_start,
+    weeks_before,
+)
+from kernel.values import CorrectedShare, Coverage, Trailing, ValueDetails
+from nlp.identity import definition_version, model_available, model_for
+from pipelines.assess import store_assessments
 from pipelines.audit import correction_confusion
 from pipelines.correction import ShareCorrector
-from pipelines.periods import PERIOD_TYPES, local_day, period_end, period_keys, period_start
-from pipelines.uncertainty import poisson_interval, wilson_interval
+from pipelines.uncertainty import compare_shares, poisson_interval, verdict, wilson_interval
 from storage.db import unit_of_work
 from storage.queries import (
     ProbeRow,
+    ValueRow,
     matched_documents,
     published_slots,
     sentiment_labels,
+    value_series,
     volume_probes,
 )
 from storage.writes import ValueRecord, delete_stale_values, upsert_values
@@ -61,14 +73,6 @@ class _Bucket:
     relevant_stories: set[str] = field(default_factory=set)
     per_source: Counter[str] = field(default_factory=Counter)
     tone: Counter[str] = field(default_factory=Counter)  # sentiment of the relevant items
-
-
-def definition_version(ind: IndicatorConfig) -> str:
-    """The series a value belongs to: the terms and sources, and for a share the model too."""
-    if ind.kind != "positive_share" or not model_available(ind):
-        return ind.version()
-    payload = f"{ind.version()}|{model_id(model_for(ind))}"
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def read_from(since: dt.date | None) -> dt.date | None:
@@ -150,28 +154,32 @@ def series_values(
     coverage = cache[scope]
     probes = _probe_totals(volume_probes(session, key), tz)
     version = definition_version(ind)
+    stored_weeks = value_series(session, key, version, "week") if mid else {}
     values = []
     for (ptype, period), b in sorted(buckets.items()):
         if first_day and period_start(ptype, period) < first_day:
             continue  # partly read: left as stored
-        details: dict[str, Any] = {
-            "interval": [round(x, 3) for x in poisson_interval(b.items)],
-            "per_source": dict(sorted(b.per_source.items())),
-            "relevant": b.relevant,
-            "relevant_stories": len(b.relevant_stories),
-        }
         total = coverage.get((ptype, period), 0)
+        coverage_value = None
         if total:
             lo, hi = wilson_interval(min(b.items, total), total)
-            details["coverage"] = {
-                "documents": total,
-                "share": round(b.items / total, 5),
-                "share_interval": [round(lo, 5), round(hi, 5)],
-            }
-        if (ptype, period) in probes:
-            details["reported_totals"] = probes[(ptype, period)]
-        if mid is not None:
-            details.update(_tone_details(b.tone, mid, corrector))
+            coverage_value = Coverage(
+                documents=total,
+                share=round(b.items / total, 5),
+                share_interval=(round(lo, 5), round(hi, 5)),
+            )
+        tone = _tone_details(b.tone, mid, corrector) if mid is not None else {}
+        if mid is not None and ind.kind == "positive_share" and ptype == "week":
+            tone["trailing"] = _trailing(period, b.tone, buckets, stored_weeks, first_day)
+        details = ValueDetails(
+            interval=_rounded(poisson_interval(b.items), 3),
+            per_source=dict(sorted(b.per_source.items())),
+            relevant=b.relevant,
+            relevant_stories=len(b.relevant_stories),
+            coverage=coverage_value,
+            reported_totals=probes.get((ptype, period)),
+            **tone,
+        )
         values.append(
             ValueRecord(
                 indicator=key,
@@ -185,6 +193,45 @@ def series_values(
             )
         )
     return values, undated
+
+
+def _rounded(pair: tuple[float, float], digits: int) -> tuple[float, float]:
+    return round(pair[0], digits), round(pair[1], digits)
+
+
+def _trailing(
+    week: str,
+    tone: Counter[str],
+    buckets: dict[tuple[str, str], _Bucket],
+    stored: dict[str, ValueRow],
+    first_day: dt.date | None,
+) -> Trailing:
+    """This week's positive share against the TRAILING_WEEKS weeks before it, pooled (weeks
+    without items count as none): two-proportion z-test and Newcombe's interval. Weeks this
+    run did not read (a partial recompute) are taken as stored."""
+    x0 = n0 = 0
+    for w in weeks_before(week, TRAILING_WEEKS + 1)[:-1]:
+        if ("week", w) in buckets and not (first_day and period_start("week", w) < first_day):
+            counts = buckets[("week", w)].tone
+            x0 += counts["positive"]
+            n0 += sum(counts.values())
+        elif w in stored:
+            d = stored[w].details
+            x0 += d.tone("positive")
+            n0 += sum(d.tone(label) for label in ("positive", "neutral", "negative"))
+    x1, n1 = tone["positive"], sum(tone.values())
+    out = Trailing(weeks=TRAILING_WEEKS, positive=x0, scored=n0, interval=wilson_interval(x0, n0))
+    if not (n1 and n0):
+        return out
+    c = compare_shares(x1, n1, x0, n0)
+    return out.model_copy(
+        update={
+            "difference": c.difference,
+            "difference_interval": c.difference_interval,
+            "p_value": c.p_value,
+            "verdict": verdict(c.difference > 0, c.p_value),
+        }
+    )
 
 
 def monthly_values(
@@ -201,29 +248,28 @@ def _share(counts: Counter[str]) -> float | None:
 
 def _tone_details(
     counts: Counter[str], mid: str, corrector: ShareCorrector | None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Positive / neutral / negative counts of the scored items, the share's Wilson 95%, and
     the share corrected for the model's measured errors where they are known."""
     n = sum(counts.values())
-    lo, hi = wilson_interval(counts["positive"], n)
-    out: dict[str, object] = {
+    out: dict[str, Any] = {
         "sentiment_model": mid,
         "scored": n,
         "positive": counts["positive"],
         "neutral": counts["neutral"],
         "negative": counts["negative"],
-        "share_interval": [round(lo, 4), round(hi, 4)] if n else None,
+        "share_interval": _rounded(wilson_interval(counts["positive"], n), 4) if n else None,
     }
     if corrector is not None and n:
         c = corrector.correct(counts)
         if c is not None:
-            out["corrected"] = {
-                "share": round(c.share, 4),
-                "interval": [round(c.interval[0], 4), round(c.interval[1], 4)],
-                "shares": c.shares,
-                "method": "confusion-matrix correction, bootstrap 95%",
-                "confusion": corrector.confusion.source,
-            }
+            out["corrected"] = CorrectedShare(
+                share=round(c.share, 4),
+                interval=_rounded(c.interval, 4),
+                shares=c.shares,
+                method="confusion-matrix correction, bootstrap 95%",
+                confusion=corrector.confusion.source,
+            )
     return out
 
 
@@ -262,6 +308,7 @@ def store_series(
         keep = {v.period for v in values if v.period_type == ptype}
         delete_stale_values(s, key, ptype, version, keep, _first_key(ptype, first_day))
     upsert_values(s, values)
+    store_assessments(s, key, ind, cfg)  # the plan's test of every month and year, for reports
     return values, undated
 
 

@@ -10,11 +10,8 @@ documents that still have no result for the current model.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, select
@@ -22,11 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import Config, IndicatorConfig
 from kernel.errors import ConfigError
+from kernel.identity import model_id
 from nlp import relevance
+from nlp.identity import model_available, model_for
 from nlp.sentiment import (
-    DEFAULT_MODELS,
     Scorer,
-    complete,
     documents_sentiment,
     load,
     resolve_device,
@@ -51,31 +48,6 @@ class AnalyzeSummary:
     model_id: str
     scored: int
     already: int  # results this model had before the run
-
-
-def model_id(name_or_path: str | Path) -> str:
-    """A stable id: the folder name and a hash of its weights for local models. For a head on
-    the shared encoder: its weights and head.json (temperature, layers, and the encoder's
-    sha256, which pins the encoder)."""
-    path = Path(name_or_path)
-    for names in (("model.safetensors",), ("head.safetensors", "head.json")):
-        files = [path / name for name in names]
-        if all(f.exists() for f in files):
-            parts = [_weights_digest(f, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-            if len(parts) > 1:
-                parts = [hashlib.sha256("".join(parts).encode()).hexdigest()[:12]]
-            return f"{path.name}@{parts[0]}"
-    return str(name_or_path)
-
-
-@functools.cache
-def _weights_digest(weights: Path, size: int, mtime_ns: int) -> str:
-    """Hashed once per file version (size and mtime are part of the cache key)."""
-    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-
-
-def model_for(ind: IndicatorConfig) -> str:
-    return ind.sentiment_model or str(DEFAULT_MODELS[ind.language])
 
 
 def place_sentences(text: str, ind: IndicatorConfig, analyser: AnalyserName = "kiwi") -> list[str]:
@@ -163,11 +135,6 @@ def analyze_indicator(
         if on_progress:
             on_progress(key, scored, len(pending))
     return AnalyzeSummary(key, mid, scored, already or 0)
-
-
-def model_available(ind: IndicatorConfig) -> bool:
-    """A configured model, or a complete shipped one (a folder being trained is not)."""
-    return ind.sentiment_model is not None or complete(Path(model_for(ind)))
 
 
 def device_for(cfg: Config) -> str:

@@ -12,22 +12,27 @@ summer festival is not read as a rise.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from scipy import stats
 from sqlalchemy.orm import Session
 
-from kernel.config import Config
-from kernel.errors import MeiyuError, UserError
-from pipelines.aggregate import definition_version
-from pipelines.analyze import model_available, model_for, model_id
+from kernel.config import Config, IndicatorConfig
+from kernel.errors import MeiyuError
+from kernel.identity import model_id
+from kernel.periods import period_months
+from kernel.values import (
+    Assessment,
+    Dispersion,
+    ShareAssessment,
+    StoredAssessment,
+)
+from nlp.identity import definition_version, model_available, model_for
 from pipelines.audit import correction_confusion
 from pipelines.correction import Confusion, ShareCorrector
 from pipelines.uncertainty import (
     Z95,
     RateComparison,
-    ShareComparison,
     compare_rates,
     compare_shares,
     poisson_interval,
@@ -35,72 +40,39 @@ from pipelines.uncertainty import (
     wilson_interval,
 )
 from storage.queries import ValueRow, value_series
+from storage.writes import replace_assessments
 
-_YEAR = re.compile(r"^(\d{4})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-
-
-def period_months(period: str) -> list[str]:
-    """'2023' → 12 months, '2023-Q2' → 3, '2023-06' → 1 (YYYY-MM keys)."""
-    if m := _YEAR.match(period):
-        return [f"{m[1]}-{mo:02d}" for mo in range(1, 13)]
-    if m := _QUARTER.match(period):
-        q = int(m[2])
-        return [f"{m[1]}-{mo:02d}" for mo in range(3 * q - 2, 3 * q + 1)]
-    if (m := _MONTH.match(period)) and 1 <= int(m[2]) <= 12:
-        return [period]
-    raise UserError(f"--period: expected YYYY, YYYY-Qn or YYYY-MM, got {period!r}")
-
-
-@dataclass(frozen=True)
-class Dispersion:
-    """φ of the monthly counts (1 = Poisson) and the quasi-Poisson test it leads to."""
-
-    phi: float
-    months: int  # months it was estimated from
-    p_value: float  # quasi-Poisson Wald p (equals the exact p when φ ≤ 1)
-    ratio_interval: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class ShareAssessment:
-    current: tuple[int, int]  # (positive, scored)
-    baseline: tuple[int, int]
-    current_interval: tuple[float, float]  # Wilson 95%
-    baseline_interval: tuple[float, float]
-    comparison: ShareComparison
-    # corrected for classifier error (pooled counts of the months), when the model's
-    # confusion matrix is known: (share, (lo, hi))
-    corrected_current: tuple[float, tuple[float, float]] | None = None
-    corrected_baseline: tuple[float, tuple[float, float]] | None = None
-    correction_matrix: str | None = None  # which confusion matrix, and its size
-
-
-@dataclass(frozen=True)
-class Assessment:
-    indicator: str
-    name: str
-    kind: str
-    period: str
-    baseline: str
-    current_months: list[str]
-    baseline_months: list[str]
-    current_count: int  # matched items (volume) or relevant scored items (share)
-    baseline_count: int
-    current_interval: tuple[float, float]  # 95% interval of the period's expected count
-    baseline_interval: tuple[float, float]
-    comparison: RateComparison
-    dispersion: Dispersion
-    share: ShareAssessment | None
-    verdict: str
-    p_value: float  # the one the verdict used
+__all__ = ["Assessment", "assess", "assess_series", "period_months", "store_assessments"]
 
 
 def assess(
     session: Session, cfg: Config, key: str, period: str, baseline: str | None = None
 ) -> Assessment:
+    """`meiyu assess`: the plan's test of one period, from the stored monthly series."""
     ind = cfg.indicator(key)
+    period_months(period)  # a malformed period is the user's error, before any data is read
+    period_months(baseline or ind.baseline)
+    series = value_series(session, key, definition_version(ind))
+    if not series:
+        raise MeiyuError(f"{key}: no monthly values stored; run `meiyu compute` first")
+    return assess_series(key, ind, series, _confusion(session, key, ind, cfg), period, baseline)
+
+
+def _confusion(session: Session, key: str, ind: IndicatorConfig, cfg: Config) -> Confusion | None:
+    if ind.kind != "positive_share" or not model_available(ind):
+        return None
+    return correction_confusion(session, key, ind, model_id(model_for(ind)), cfg.tz)
+
+
+def assess_series(
+    key: str,
+    ind: IndicatorConfig,
+    series: dict[str, ValueRow],
+    confusion: Confusion | None,
+    period: str,
+    baseline: str | None = None,
+) -> Assessment:
+    """The test on a series already read (compute runs it for every month and year)."""
     base_period = baseline or ind.baseline
     current = period_months(period)
     base = period_months(base_period)
@@ -108,7 +80,6 @@ def assess(
         # like months of the baseline year: seasonality cancels out
         year = base[0][:4]
         base = [f"{year}-{m[5:]}" for m in current]
-    series = value_series(session, key, definition_version(ind))
     if not series:
         raise MeiyuError(f"{key}: no monthly values stored; run `meiyu compute` first")
     first, last = min(series), max(series)
@@ -123,11 +94,6 @@ def assess(
     dispersion = _dispersion(series, comparison, base, current, first, last)
     share = None
     if ind.kind == "positive_share":
-        confusion = (
-            correction_confusion(session, key, ind, model_id(model_for(ind)), cfg.tz)
-            if model_available(ind)
-            else None
-        )
         share = _share_assessment(series, base, current, confusion)
     if share is None:
         p = max(comparison.p_value, dispersion.p_value)
@@ -196,9 +162,9 @@ def _share_assessment(
     def pooled(months: list[str]) -> tuple[int, int, dict[str, int]]:
         tone = {"positive": 0, "neutral": 0, "negative": 0}
         for m in months:
-            d = series[m].details if m in series else {}
-            for label in tone:
-                tone[label] += int(str(d.get(label, 0)))
+            if m in series:
+                for label in tone:
+                    tone[label] += series[m].details.tone(label)
         return tone["positive"], sum(tone.values()), tone
 
     x1, n1, tone1 = pooled(current)
@@ -230,3 +196,44 @@ def _corrected(
         return None
     c = ShareCorrector(confusion).correct(tone)
     return None if c is None else (c.share, c.interval)
+
+
+def stored_periods(months: Iterable[str]) -> list[str]:
+    """What compute assesses: every month of the stored span (a month without items inside it
+    is a real zero), and every year with a month in it (the monthly report shows the month's
+    test, and in December the year's)."""
+    ms = sorted(set(months))
+    if not ms:
+        return []
+    span, (y, m) = [], (int(ms[0][:4]), int(ms[0][5:7]))
+    while f"{y:04d}-{m:02d}" <= ms[-1]:
+        span.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return span + sorted({k[:4] for k in span})
+
+
+def store_assessments(session: Session, key: str, ind: IndicatorConfig, cfg: Config) -> int:
+    """The plan's test of every stored month and year against the configured baseline, stored
+    with the series' definition version (a period that cannot be tested stores why)."""
+    version = definition_version(ind)
+    series = value_series(session, key, version)
+    confusion = _confusion(session, key, ind, cfg) if series else None
+    rows = []
+    for period in stored_periods(series):
+        try:
+            a: Assessment | None = assess_series(key, ind, series, confusion, period)
+            error = None
+        except MeiyuError as exc:
+            a, error = None, str(exc)
+        rows.append(
+            StoredAssessment(
+                indicator=key,
+                period=period,
+                baseline=ind.baseline,
+                definition_version=version,
+                assessment=a,
+                error=error,
+            )
+        )
+    replace_assessments(session, key, version, rows)
+    return len(rows)

@@ -22,11 +22,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kernel.audit import AuditItem, AuditSample
 from kernel.config import Config, IndicatorConfig
 from kernel.errors import UserError
-from pipelines.analyze import model_available, model_for, model_id
+from kernel.identity import model_id
+from kernel.periods import month_bounds, month_key
+from nlp.identity import model_available, model_for
 from pipelines.correction import LABELS, Confusion, load_confusion
-from pipelines.periods import month_bounds, month_key
 from storage import audit as store
 from storage.db import unit_of_work
 
@@ -44,7 +46,6 @@ LABEL_ALIASES = {
     "중립": "neutral",
     "부정": "negative",
 }
-LABEL_NAMES_ZH = {"positive": "正面", "neutral": "中性", "negative": "负面"}
 
 
 class AuditFileError(UserError):
@@ -54,31 +55,6 @@ class AuditFileError(UserError):
 def normalise_label(value: str) -> str | None:
     """positive / 正面 / 긍정 (any case, spaces around) → positive; None when unknown."""
     return LABEL_ALIASES.get(value.strip().lower())
-
-
-@dataclass(frozen=True)
-class AuditItem:
-    """One row of an audit file, as the person sees it."""
-
-    document_id: int
-    indicator: str
-    published: str  # local date
-    outlet: str
-    source: str
-    title: str
-    sentences: str
-    model_label: str
-    model_id: str
-
-
-@dataclass(frozen=True)
-class AuditSample:
-    indicator: str
-    month: str
-    model_id: str
-    items: list[AuditItem]
-    population: dict[str, int]  # the month's unaudited items per model label
-    drawn: dict[str, int]  # of them, sampled
 
 
 def allocate(n: int, sizes: dict[str, int], order: Sequence[str]) -> dict[str, int]:

@@ -15,56 +15,13 @@ correction assumes item errors behave like sentence errors — the report says s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-LABELS = ("negative", "neutral", "positive")
+from nlp.model_evaluation import LABELS, Confusion, load_confusion
 
-
-@dataclass(frozen=True)
-class Confusion:
-    """Counts, rows = gold label, columns = predicted label, in LABELS order (an audit's are
-    weighted, so not always whole numbers)."""
-
-    counts: tuple[tuple[float, ...], ...]
-    source: str  # where the counts come from, for the report
-
-    @property
-    def n(self) -> int:
-        return round(sum(sum(row) for row in self.counts))
-
-
-def load_confusion(model_path: str | Path) -> Confusion | None:
-    """The confusion matrix beside a local model: measured on the real-news set when it was
-    (the errors the model makes on real journalism), else on the written held-out set; None
-    for hub ids and models without an evaluation."""
-    path = Path(model_path) / "evaluation.json"
-    if not path.is_file():
-        return None
-    evaluation = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("real_news", "domain_heldout"):
-        where = f"{path.parent.name}/evaluation.json {key}"
-        found = _confusion_block(evaluation.get(key) or {}, where)
-        if found is not None:
-            return found
-    return None
-
-
-def _confusion_block(block: dict[str, object], where: str) -> Confusion | None:
-    confusion = block.get("confusion") or {}
-    if not isinstance(confusion, dict):
-        return None
-    labels, rows = confusion.get("labels"), confusion.get("rows_gold_cols_pred")
-    if not rows or not labels or sorted(labels) != sorted(LABELS):
-        return None
-    order = [labels.index(label) for label in LABELS]
-    counts = tuple(tuple(int(rows[i][j]) for j in order) for i in order)
-    if any(sum(row) == 0 for row in counts):
-        return None
-    return Confusion(counts, f"{where} (n={sum(map(sum, counts))})")
+__all__ = ["LABELS", "Confusion", "CorrectedShare", "ShareCorrector", "load_confusion"]
 
 
 @dataclass(frozen=True)

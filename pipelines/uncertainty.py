@@ -9,9 +9,24 @@ the difference. All at 95% unless asked otherwise.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from scipy import special, stats
+
+from kernel.values import FALL, FLAT, RISE, RateComparison, ShareComparison
+
+__all__ = [
+    "FALL",
+    "FLAT",
+    "RISE",
+    "Z95",
+    "RateComparison",
+    "ShareComparison",
+    "compare_rates",
+    "compare_shares",
+    "poisson_interval",
+    "verdict",
+    "wilson_interval",
+]
 
 Z95 = 1.959963984540054
 
@@ -39,19 +54,6 @@ def wilson_interval(x: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass(frozen=True)
-class RateComparison:
-    """Current vs baseline rate of events per unit of exposure (e.g. items per month)."""
-
-    baseline_count: int
-    baseline_exposure: float
-    current_count: int
-    current_exposure: float
-    ratio: float  # current rate / baseline rate (inf when the baseline had none)
-    ratio_interval: tuple[float, float]
-    p_value: float
 
 
 def compare_rates(
@@ -93,15 +95,6 @@ def compare_rates(
     )
 
 
-@dataclass(frozen=True)
-class ShareComparison:
-    baseline: tuple[int, int]  # (positive, n)
-    current: tuple[int, int]
-    difference: float  # current share − baseline share
-    difference_interval: tuple[float, float]
-    p_value: float
-
-
 def compare_shares(x1: int, n1: int, x0: int, n0: int) -> ShareComparison:
     """Two-proportion z-test (pooled) and Newcombe's hybrid Wilson interval of p1 − p0."""
     if n1 == 0 or n0 == 0:
@@ -116,9 +109,6 @@ def compare_shares(x1: int, n1: int, x0: int, n0: int) -> ShareComparison:
     lo = d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
     hi = d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
     return ShareComparison((x0, n0), (x1, n1), d, (lo, hi), p_value)
-
-
-RISE, FLAT, FALL = "明显提升", "无明显变化", "明显下降"
 
 
 def verdict(effect_above_null: bool | None, p_value: float, alpha: float = 0.05) -> str:

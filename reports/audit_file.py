@@ -1,41 +1,22 @@
-"""Audit files: the sampled items as a workbook (or CSV) a person fills in, and reading one
-back. Only the file format lives here; the rows are checked against the database by
+"""Audit files: the sampled items as a workbook (or CSV) a person fills in. Reading one back is
+the input edge's (`pipelines.audit_intake`); the rows are checked against the database by
 pipelines.audit. Web text is written as text, never as a formula."""
 
 from __future__ import annotations
 
 import csv
-import io
-import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from kernel.audit import COLUMNS, LABEL_NAMES_ZH, SHEET, AuditSample
 from kernel.errors import UserError
-from pipelines.audit import LABEL_NAMES_ZH, AuditSample
 from reports.xlsx import _put
 
-COLUMNS = (
-    "document_id",
-    "indicator",
-    "published",
-    "outlet",
-    "source",
-    "title",
-    "sentences",
-    "model_label",
-    "human_label",
-    "annotator",
-    "note",
-    "model_id",
-)
 WIDTHS = (11, 9, 11, 16, 14, 40, 60, 12, 13, 12, 24, 30)
-SHEET = "audit"
 FILL = PatternFill("solid", fgColor="FBF3DC")  # the columns to fill in
 INSTRUCTIONS = (
     "人工审核说明 (meiyu audit)",
@@ -133,48 +114,3 @@ def _workbook(sample: AuditSample, rows: list[list[Any]]) -> Workbook:
     info.column_dimensions["A"].width = 120
     info.cell(row=1, column=1).font = Font(bold=True, size=13)
     return wb
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def read_audit_file(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and the non-empty rows, each with its row number as a spreadsheet shows it
-    (the header is row 1; in a CSV, a record spanning several lines is one row)."""
-    if not path.is_file():
-        raise UserError(f"audit file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise UserError(f"{path.name}: not UTF-8 text; save the CSV as UTF-8") from None
-        table = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
-    elif suffix == ".xlsx":
-        try:
-            wb = load_workbook(path, read_only=True, data_only=True)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-            raise UserError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
-        ws = wb[SHEET] if SHEET in wb.sheetnames else wb.worksheets[0]
-        table = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-        wb.close()
-    else:
-        raise UserError(f"{path.name}: expected a .xlsx or .csv audit file")
-    if not table or not any(c.strip() for c in table[0]):
-        raise UserError(f"{path.name} rejected, nothing imported: the file is empty")
-    header = [c.strip() for c in table[0]]
-    rows: list[tuple[int, dict[str, str]]] = []
-    for number, values in enumerate(table[1:], start=2):
-        if not any(v.strip() for v in values):
-            continue
-        rows.append((number, _row(header, values)))
-    return header, rows
-
-
-def _row(header: Sequence[str], values: Sequence[str]) -> dict[str, str]:
-    return {name: (values[i] if i < len(values) else "") for i, name in enumerate(header) if name}

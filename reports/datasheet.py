@@ -4,7 +4,6 @@ on what terms, so a researcher can cite and judge it without reading meiyu's cod
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 import kernel
 from kernel.config import Config
+from nlp.model_evaluation import load_evaluation
 from storage.exports import CrawlHistory, ExportFilter, Row
 from storage.exports import columns as export_columns
 
@@ -133,10 +133,10 @@ def _table(header: list[str], rows: Sequence[Sequence[object]]) -> list[str]:
 def model_evaluation(path: str) -> dict[str, Any] | None:
     """The held-out in-domain figures meiyu measured for a shipped or local model."""
     try:
-        data = json.loads((Path(path) / "evaluation.json").read_text(encoding="utf-8"))
+        ev = load_evaluation(path)
     except (OSError, ValueError):
         return None
-    held = data.get("domain_heldout")
+    held = ev.raw.get("domain_heldout") if ev else None
     return held if isinstance(held, dict) else None
 
 

@@ -18,16 +18,15 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from kernel.alerts import RULE_NAMES, period_text
 from kernel.config import Config, IndicatorConfig, SourceConfig
-from kernel.errors import MeiyuError, UserError
+from kernel.errors import UserError
+from kernel.identity import model_id
+from kernel.periods import month_bounds, period_months, previous_months
+from kernel.values import EMPTY_COUNT_INTERVAL, ValueDetails
 from nlp.evaluate_relevance import EVAL_FILE as RELEVANCE_EVAL
-from pipelines.aggregate import definition_version
-from pipelines.analyze import model_available, model_for, model_id
-from pipelines.assess import assess, period_months
-from pipelines.correction import load_confusion
-from pipelines.periods import month_bounds, previous_months
-from pipelines.uncertainty import poisson_interval
-from reports.alert_message import RULE_NAMES, period_text
+from nlp.identity import definition_version, model_available, model_for
+from nlp.model_evaluation import Figures, load_confusion, load_evaluation
 from reports.charts import tone_png, trend_png
 from reports.monthly_view import (
     AlertView,
@@ -51,6 +50,7 @@ from storage.queries import (
     matched_items,
     scored_documents,
     source_status,
+    stored_assessment,
     stored_sources,
     value_series,
 )
@@ -61,7 +61,7 @@ LABEL_ZH = {"positive": "正面", "neutral": "中性", "negative": "负面"}
 TOP_STORIES = 10  # most-reprinted stories shown per volume indicator
 TOP_TONE = 5  # most positive and most negative items shown for a share indicator
 EVIDENCE_CHARS = 200
-ZERO_INTERVAL = poisson_interval(0)  # a month without items inside the observed span
+ZERO_INTERVAL = EMPTY_COUNT_INTERVAL  # a month without items inside the observed span
 
 
 # ---------------------------------------------------------------- formatting (HTML, PDF)
@@ -125,18 +125,21 @@ def _change(
 
 
 def _verdicts(session: Session, cfg: Config, key: str, year: int, month: int) -> list[Verdict]:
-    """`meiyu assess` for the month (against the baseline's same month) and, in December, for
-    the whole year: the plan's question is yearly."""
+    """The plan's test as `meiyu compute` stored it, for the month (against the baseline's
+    same month) and, in December, for the whole year: the plan's question is yearly."""
+    ind = cfg.indicator(key)
+    version = definition_version(ind)
     periods = [(f"{year:04d}-{month:02d}", "本月")]
     if month == 12:
         periods.append((f"{year:04d}", "全年"))
     out = []
     for period, label in periods:
-        try:
-            a = assess(session, cfg, key, period)
-        except MeiyuError as exc:
-            out.append(Verdict(label, "无法检验", f"本期或基线期缺少数据（{exc}）"))
+        stored = stored_assessment(session, key, version, period, ind.baseline)
+        if stored is None or stored.assessment is None:
+            why = stored.error if stored else "未存储该期的检验结果，请先运行 meiyu compute"
+            out.append(Verdict(label, "无法检验", f"本期或基线期缺少数据（{why}）"))
             continue
+        a = stored.assessment
         base = a.baseline_months[0] if len(a.baseline_months) == 1 else a.baseline
         label = f"{label}（对比 {base}）"
         if a.share is not None:
@@ -293,12 +296,12 @@ def _extremes(items: list[ItemView], label: str) -> list[ItemView]:
 def _per_source(
     outlets: dict[str, str],
     this: dict[str, Any] | None,
-    details: dict[str, Any],
-    prev: dict[str, Any],
+    details: ValueDetails | None,
+    prev: ValueDetails | None,
 ) -> list[SourceShare]:
-    now: dict[str, int] = details.get("per_source") or {}
-    before: dict[str, int] = prev.get("per_source") or {}
-    reported: dict[str, int] = details.get("reported_totals") or {}
+    now: dict[str, int] = details.per_source if details else {}
+    before: dict[str, int] = prev.per_source if prev else {}
+    reported: dict[str, int] = (details.reported_totals if details else None) or {}
     total = this["items"] if this else 0
     names = sorted(set(now) | set(before) | set(reported), key=lambda n: (-now.get(n, 0), n))
     return [
@@ -396,8 +399,8 @@ def _section(
         {r.document_id: r for r in scored_documents(session, key, mid, start, end)} if mid else {}
     )
     items = _item_views(key, matched_items(session, key, start, end), scored, cfg)
-    details = stored[period].details if period in stored else {}
-    prev_details = stored[prev_key].details if prev_key in stored else {}
+    details = stored[period].details if period in stored else None
+    prev_details = stored[prev_key].details if prev_key in stored else None
     section = IndicatorSection(
         key=key,
         name=ind.name,
@@ -512,27 +515,23 @@ def _models(cfg: Config) -> list[ModelView]:
         mid = model_id(path)
         if mid in seen:
             continue
-        block: dict[str, Any] = {}
-        real: dict[str, Any] = {}
-        evaluation = path / "evaluation.json"
-        if evaluation.is_file():
-            figures = json.loads(evaluation.read_text(encoding="utf-8"))
-            block = figures.get("domain_heldout") or {}
-            real = figures.get("real_news") or {}
+        ev = load_evaluation(path)
+        block = ev.domain_heldout if ev else Figures()
+        real = ev.real_news if ev else Figures()
         matrix = load_confusion(path)
         seen[mid] = ModelView(
             language={"ko": "韩文", "zh": "中文"}[ind.language],
             model=mid,
-            card=f"nlp/models/{path.name}/MODEL_CARD.md" if evaluation.is_file() else "",
-            heldout_n=block.get("n"),
-            accuracy=block.get("accuracy"),
-            macro_f1=block.get("macro_f1"),
-            pos_vs_neg=block.get("pos_vs_neg_accuracy"),
-            real_n=real.get("n"),
-            real_accuracy=real.get("accuracy"),
-            real_macro_f1=real.get("macro_f1"),
-            real_pos_vs_neg=real.get("pos_vs_neg_accuracy"),
-            real_date=real.get("measured_on"),
+            card=f"nlp/models/{path.name}/MODEL_CARD.md" if ev else "",
+            heldout_n=block.n,
+            accuracy=block.accuracy,
+            macro_f1=block.macro_f1,
+            pos_vs_neg=block.pos_vs_neg_accuracy,
+            real_n=real.n,
+            real_accuracy=real.accuracy,
+            real_macro_f1=real.macro_f1,
+            real_pos_vs_neg=real.pos_vs_neg_accuracy,
+            real_date=real.measured_on,
             matrix=matrix.source if matrix else "",
         )
     return list(seen.values())

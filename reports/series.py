@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kernel.config import Config
-from pipelines.aggregate import definition_version
-from pipelines.periods import period_start
+from kernel.periods import period_start
+from nlp.identity import definition_version
 from storage.queries import value_series
 
 VOLUME_COLUMNS = [
@@ -62,36 +62,34 @@ def series_rows(
         start = period_start(period_type, period)
         if (since and start < since) or (until and start > until):
             continue
-        d: dict[str, Any] = v.details
-        lo, hi = d.get("interval") or [None, None]
-        cov = d.get("coverage") or {}
-        clo, chi = cov.get("share_interval") or [None, None]
+        d = v.details
+        lo, hi = d.interval
+        cov = d.coverage
         row: dict[str, Any] = {
             "period": period,
             "items": v.n_items,
             "items_lo95": lo,
             "items_hi95": hi,
             "stories": v.n_stories,
-            "relevant": d.get("relevant"),
-            "relevant_stories": d.get("relevant_stories"),
-            "coverage_documents": cov.get("documents"),
-            "coverage_share": cov.get("share"),
-            "coverage_lo95": clo,
-            "coverage_hi95": chi,
+            "relevant": d.relevant,
+            "relevant_stories": d.relevant_stories,
+            "coverage_documents": cov.documents if cov else None,
+            "coverage_share": cov.share if cov else None,
+            "coverage_lo95": cov.share_interval[0] if cov else None,
+            "coverage_hi95": cov.share_interval[1] if cov else None,
         }
         for label in TONE_COLUMNS:
-            row[label] = d.get(label)
+            row[label] = getattr(d, label)
         if ind.kind == "positive_share":
-            slo, shi = d.get("share_interval") or [None, None]
-            corr = d.get("corrected") or {}
-            colo, cohi = corr.get("interval") or [None, None]
+            slo, shi = d.share_interval or (None, None)
+            corr = d.corrected
             row.update(
                 positive_share=None if v.value is None else round(v.value, 4),
                 share_lo95=slo,
                 share_hi95=shi,
-                corrected_share=corr.get("share"),
-                corrected_lo95=colo,
-                corrected_hi95=cohi,
+                corrected_share=corr.share if corr else None,
+                corrected_lo95=corr.interval[0] if corr else None,
+                corrected_hi95=corr.interval[1] if corr else None,
             )
         row["definition_version"] = v.definition_version
         rows.append(row)

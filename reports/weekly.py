@@ -18,16 +18,15 @@ from sqlalchemy.orm import Session
 
 from kernel.config import Config, IndicatorConfig
 from kernel.errors import MeiyuError, UserError
-from pipelines.aggregate import definition_version
-from pipelines.analyze import model_available, model_for, model_id
-from pipelines.periods import period_end, period_keys, period_start
-from pipelines.uncertainty import compare_shares, verdict, wilson_interval
+from kernel.identity import model_id
+from kernel.periods import TRAILING_WEEKS, period_end, period_keys, period_start, weeks_before
+from kernel.values import UNCOMPARABLE, ValueDetails
+from nlp.identity import definition_version, model_available, model_for
 from reports.charts import share_png
 from storage.alerts import list_alerts
 from storage.queries import ScoredRow, scored_documents, value_series
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-TRAILING_WEEKS = 8
 TREND_WEEKS = 12
 LABEL_ZH = {"positive": "正面", "neutral": "中性", "negative": "负面"}
 
@@ -45,12 +44,6 @@ def parse_week(value: str) -> str:
 
 def last_complete_week(today: dt.date) -> str:
     return dict(period_keys(today - dt.timedelta(days=7)))["week"]
-
-
-def weeks_before(week: str, n: int) -> list[str]:
-    """The n ISO weeks ending with (and including) `week`, oldest first."""
-    start = period_start("week", week)
-    return [dict(period_keys(start - dt.timedelta(weeks=i)))["week"] for i in range(n)][::-1]
 
 
 @dataclass(frozen=True)
@@ -112,27 +105,21 @@ class WeeklyBrief:
     trailing_weeks: int = TRAILING_WEEKS
 
 
-def _row(week: str, details: dict[str, object] | None, value: float | None) -> WeekRow:
-    d = details or {}
-
-    def num(k: str) -> int:
-        return int(str(d.get(k, 0) or 0))
-
-    ci = d.get("share_interval")
-    corr = d.get("corrected")
+def _row(week: str, details: ValueDetails | None, value: float | None) -> WeekRow:
+    d = details
     corrected = None
-    if isinstance(corr, dict) and corr.get("interval"):
-        lo, hi = corr["interval"]
-        corrected = (float(corr["share"]), float(lo), float(hi))
+    if d is not None and d.corrected is not None:
+        lo, hi = d.corrected.interval
+        corrected = (d.corrected.share, lo, hi)
     return WeekRow(
         week=week,
         first_day=period_start("week", week).isoformat(),
-        scored=num("scored"),
-        positive=num("positive"),
-        neutral=num("neutral"),
-        negative=num("negative"),
+        scored=d.tone("scored") if d else 0,
+        positive=d.tone("positive") if d else 0,
+        neutral=d.tone("neutral") if d else 0,
+        negative=d.tone("negative") if d else 0,
         share=value,
-        interval=(float(ci[0]), float(ci[1])) if isinstance(ci, list) else None,
+        interval=d.share_interval if d else None,
         corrected=corrected,
     )
 
@@ -165,15 +152,19 @@ def build_weekly(
         for w in trend
     ]
     this = rows[-1]
-    trailing_rows = rows[-1 - TRAILING_WEEKS : -1]
-    x0 = sum(r.positive for r in trailing_rows)
-    n0 = sum(r.scored for r in trailing_rows)
-    if this.scored and n0:
-        c = compare_shares(this.positive, this.scored, x0, n0)
-        diff, diff_ci, p = c.difference, c.difference_interval, c.p_value
-        word = verdict(diff > 0, p)
+    # the comparison with the trailing weeks, as compute stored it with the week
+    stored = series[week].details.trailing if week in series else None
+    if stored is not None:
+        x0, n0, trailing_interval = stored.positive, stored.scored, stored.interval
+    else:  # a week without items has no stored row: the trailing weeks' stored counts
+        before = rows[-1 - TRAILING_WEEKS : -1]
+        x0, n0 = sum(r.positive for r in before), sum(r.scored for r in before)
+        trailing_interval = (0.0, 1.0)  # not shown: there is nothing to compare
+    if stored is not None and stored.difference is not None and this.scored:
+        diff, diff_ci, p = stored.difference, stored.difference_interval, stored.p_value
+        word = stored.verdict
     else:
-        diff, diff_ci, p, word = None, None, None, "无法比较"
+        diff, diff_ci, p, word = None, None, None, UNCOMPARABLE
     first = period_start("week", week)
     end = period_end("week", week)
     start_utc = dt.datetime.combine(first, dt.time(), cfg.tz).astimezone(dt.UTC)
@@ -211,7 +202,7 @@ def build_weekly(
         model=mid,
         this=this,
         trailing=(x0, n0),
-        trailing_interval=wilson_interval(x0, n0),
+        trailing_interval=trailing_interval,
         difference=diff,
         difference_interval=diff_ci,
         p_value=p,

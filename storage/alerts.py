@@ -1,5 +1,5 @@
 """Alerts in the database: the items the rules read, and the alert rows with their per-channel
-delivery state. Typed rows out; the rules live in pipelines/alerts.py."""
+delivery state. Typed rows out; the rules live in pipelines/alerts/detect.py."""
 
 from __future__ import annotations
 

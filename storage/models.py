@@ -183,6 +183,23 @@ class IndicatorValue(Base):
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class AssessmentRow(Base):
+    """The plan's test of one month or year against the baseline, as `compute` stored it
+    (kernel.values.StoredAssessment as JSON, validated when read)."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (UniqueConstraint("indicator", "definition_version", "period", "baseline"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(40))
+    definition_version: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(10))  # YYYY-MM or YYYY
+    baseline: Mapped[str] = mapped_column(String(10))
+    verdict: Mapped[str | None] = mapped_column(String(20))  # None: could not be tested
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class JobRun(Base):
     """One firing of a scheduled job. The unique (job_id, slot) row is the lock: of two
     schedulers on one database, only the one that inserts it runs that firing."""

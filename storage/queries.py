@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Integer, Select, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
+from kernel.values import StoredAssessment, ValueDetails, read_assessment, read_details
 from storage.models import (
+    AssessmentRow,
     CrawlRun,
     Document,
     IndicatorMatch,
@@ -59,7 +61,7 @@ class ValueRow:
     n_items: int
     n_stories: int
     definition_version: str
-    details: dict[str, object]
+    details: ValueDetails
 
 
 _Sel = TypeVar("_Sel", bound="Select[*tuple[Any, ...]]")
@@ -174,10 +176,25 @@ def value_series(
     )
     return {
         v.period: ValueRow(
-            v.period, v.value, v.n_items, v.n_stories, v.definition_version, dict(v.details)
+            v.period, v.value, v.n_items, v.n_stories, v.definition_version, read_details(v.details)
         )
         for v in session.scalars(stmt)
     }
+
+
+def stored_assessment(
+    session: Session, indicator: str, version: str, period: str, baseline: str
+) -> StoredAssessment | None:
+    """The plan's test of a month or year as `compute` stored it; None when it has not."""
+    row = session.scalars(
+        select(AssessmentRow).where(
+            AssessmentRow.indicator == indicator,
+            AssessmentRow.definition_version == version,
+            AssessmentRow.period == period,
+            AssessmentRow.baseline == baseline,
+        )
+    ).first()
+    return None if row is None else read_assessment(row.payload)
 
 
 @dataclass(frozen=True)

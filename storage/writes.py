@@ -11,7 +11,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from kernel.values import StoredAssessment, ValueDetails, to_stored
 from storage.models import (
+    AssessmentRow,
     CrawlRun,
     Document,
     IndicatorMatch,
@@ -62,7 +64,7 @@ class ValueRecord:
     value: float | None
     n_items: int
     n_stories: int
-    details: dict[str, Any]
+    details: ValueDetails
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -193,7 +195,7 @@ def upsert_values(session: Session, values: Iterable[ValueRecord], batch: int = 
             "value": v.value,
             "n_items": v.n_items,
             "n_stories": v.n_stories,
-            "details": v.details,
+            "details": to_stored(v.details),
             "computed_at": now,
         }
         for v in values
@@ -281,3 +283,30 @@ def record_sentiment(
     session.execute(
         stmt.on_conflict_do_nothing(index_elements=["document_id", "model_id", "target"])
     )
+
+
+def replace_assessments(
+    session: Session, indicator: str, version: str, rows: Sequence[StoredAssessment]
+) -> int:
+    """The indicator's stored tests for this definition version become exactly `rows`."""
+    session.execute(
+        delete(AssessmentRow).where(
+            AssessmentRow.indicator == indicator, AssessmentRow.definition_version == version
+        )
+    )
+    now = utcnow()
+    values = [
+        {
+            "indicator": r.indicator,
+            "definition_version": r.definition_version,
+            "period": r.period,
+            "baseline": r.baseline,
+            "verdict": r.assessment.verdict if r.assessment else None,
+            "payload": to_stored(r, exclude_none=False),
+            "computed_at": now,
+        }
+        for r in rows
+    ]
+    if values:
+        session.execute(_insert(session, AssessmentRow), values)
+    return len(values)

@@ -31,7 +31,8 @@ from kernel.errors import ConfigError
 from meiyu.demo.fixturesite import pools
 from meiyu.demo.fixturesite.corpus import INCIDENT_DAYS, World
 from meiyu.demo.fixturesite.server import FixtureSite
-from pipelines.alerts import (
+from pipelines.alerts.delivery import dingtalk_signed_url
+from pipelines.alerts.detect import (
     DayTest,
     detect,
     episodes,
@@ -42,7 +43,6 @@ from pipelines.alerts import (
     spike_days,
     volume_surges,
 )
-from reports.delivery import dingtalk_signed_url
 from storage.alerts import AlertItemRow, list_alerts
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Document
@@ -491,7 +491,7 @@ def test_planted_burst_raises_one_alert_delivered_once_to_every_channel(
         assert list_alerts(s, dt.date(2022, 8, 19)) == []
 
     # alerts older than deliver_max_age_days are kept, not sent
-    from reports.delivery import due
+    from pipelines.alerts.delivery import due
 
     recent = cfg.alerts.model_copy(update={"deliver_max_age_days": 30})
     strict = cfg.model_copy(update={"alerts": recent})

@@ -30,7 +30,8 @@ from pipelines.audit import (
     sample_month,
     training_examples,
 )
-from reports.audit_file import read_audit_file, write_audit_file
+from pipelines.audit_intake import read_audit_file
+from reports.audit_file import write_audit_file
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import AuditLabel, SentimentResult
@@ -302,7 +303,8 @@ def _corrected_source(w: World) -> str:
     aggregate_all(w.cfg, w.sessions)
     with w.sessions() as s:
         month = value_series(s, "a67", definition_version(w.cfg.indicators["a67"]))["2023-03"]
-    return str(month.details["corrected"]["confusion"])
+    assert month.details.corrected is not None
+    return month.details.corrected.confusion
 
 
 def _import(w: World, path: Path, annotator: str | None = None) -> tuple[int, ...]:

@@ -10,8 +10,8 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, text
 
+from kernel.periods import previous_months
 from meiyu.demo.fixturesite.corpus import World
-from pipelines.periods import previous_months
 from reports.pdf import pdf_fonts, pdf_text
 from tests.conftest import REPO, run_meiyu
 

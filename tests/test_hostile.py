@@ -34,10 +34,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import MetaData, create_engine, select, text
 
+from kernel.alerts import NEGATIVE_SPIKE
 from kernel.config import load_config
 from meiyu.demo.fixturesite.server import FixtureSite
-from pipelines.alerts import NEGATIVE_SPIKE, Finding
-from reports.alert_message import record
+from pipelines.alerts.detect import Finding
+from pipelines.alerts.message import record
 from storage.alerts import list_alerts, save_alert
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import Config, config_from_dict, load_config
+from kernel.periods import period_end, period_keys, period_start
 from pipelines.aggregate import aggregate_all, definition_version
 from pipelines.analyze import model_for, model_id
 from pipelines.correction import LABELS, Confusion, ShareCorrector, load_confusion
 from pipelines.match import match_all
-from pipelines.periods import period_end, period_keys, period_start
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.models import IndicatorValue
@@ -198,22 +198,24 @@ def test_series_every_period_type(
     assert {p: v.n_items for p, v in year.items()} == {"2022": 1, "2023": 2}
     assert set(quarter) == {"2022-Q4", "2023-Q1", "2023-Q3"}
     # exact Poisson interval of the count, and coverage: items / all zh documents
-    assert year["2023"].details["interval"] == pytest.approx([0.242, 7.225], abs=1e-3)
-    cov = year["2023"].details["coverage"]
-    assert cov["documents"] == 4 and cov["share"] == pytest.approx(0.5)
-    assert week["2022-W52"].details["coverage"]["documents"] == 3
+    assert year["2023"].details.interval == pytest.approx([0.242, 7.225], abs=1e-3)
+    cov = year["2023"].details.coverage
+    assert cov is not None
+    assert cov.documents == 4 and cov.share == pytest.approx(0.5)
+    assert (c := week["2022-W52"].details.coverage) is not None and c.documents == 3
     # the engine's own total sits in every period that holds its whole window
-    assert day["2023-07-01"].details["reported_totals"] == {"baidu-news": 4321}
-    assert year["2023"].details["reported_totals"] == {"baidu-news": 4321}
-    assert "reported_totals" not in year["2022"].details
+    assert day["2023-07-01"].details.reported_totals == {"baidu-news": 4321}
+    assert year["2023"].details.reported_totals == {"baidu-news": 4321}
+    assert year["2022"].details.reported_totals is None  # not stored
     # a67: the Seoul new-year item is 2022 in Shanghai; the share of the three March items
-    assert a67_year["2022"].details["positive"] == 1
+    assert a67_year["2022"].details.positive == 1
     march = a67_month["2023-03"]
     assert march.value == pytest.approx(1 / 3)
-    assert march.details["share_interval"] == pytest.approx([0.0615, 0.7923], abs=1e-3)
-    corrected = march.details["corrected"]
-    assert 0 <= corrected["interval"][0] <= corrected["share"] <= corrected["interval"][1] <= 1
-    assert "confusion" in corrected["method"]
+    assert march.details.share_interval == pytest.approx([0.0615, 0.7923], abs=1e-3)
+    corrected = march.details.corrected
+    assert corrected is not None
+    assert 0 <= corrected.interval[0] <= corrected.share <= corrected.interval[1] <= 1
+    assert "confusion" in corrected.method
     # a share's version names the model: another model is another series
     assert definition_version(cfg.indicators["a67"]) != cfg.indicators["a67"].version()
 

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, inspect, select
 
-from kernel.errors import DatabaseUnavailable, UserError
+from kernel.errors import DatabaseUnavailable, MeiyuError, UserError
+from kernel.values import (
+    Assessment,
+    Coverage,
+    Dispersion,
+    StoredAssessment,
+    ValueDetails,
+    read_details,
+)
+from pipelines.uncertainty import compare_rates
 from storage.db import check_connection, make_engine, session_factory, transaction
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
-from storage.models import Document, IndicatorMatch, IndicatorValue
+from storage.models import AssessmentRow, Document, IndicatorMatch, IndicatorValue
+from storage.queries import stored_assessment, value_series
 from storage.writes import (
     DocumentRecord,
     MatchRecord,
     ValueRecord,
     ensure_source,
+    replace_assessments,
     replace_matches,
     upsert_document,
     upsert_values,
@@ -111,7 +123,8 @@ def test_matches_and_values_recompute_without_duplicates(sessions) -> None:  # t
         sid = ensure_source(s, "s1", "rss", "zh", "示例")
         upsert_document(s, _doc(), sid, None)
         doc_id = s.scalars(select(Document.id)).one()
-    value = ValueRecord("a29", "month", "2023-12", "v1", 1.0, 1, 1, {"per_source": {"s1": 1}})
+    details = ValueDetails(interval=(0.025, 5.572), per_source={"s1": 1})
+    value = ValueRecord("a29", "month", "2023-12", "v1", 1.0, 1, 1, details)
     for _ in range(2):
         with transaction(sessions) as s:
             replace_matches(s, "a29", "v1", [MatchRecord(doc_id, ["威海", "海鲜"])])
@@ -160,3 +173,46 @@ def test_concurrent_first_upgrade_on_postgresql(postgres_url: str) -> None:
     assert errors == []
     assert current_revision(engine) == head_revision(engine)
     engine.dispose()
+
+
+def test_typed_values_and_assessments_round_trip(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Details and the plan's test come back as the typed values that went in, an undefined
+    rate ratio (NaN) and an unbounded interval included (PostgreSQL's JSON has no NaN);
+    a row of another schema is refused in one line."""
+    details = ValueDetails(
+        interval=(0.242, 7.225),
+        per_source={"s1": 2},
+        relevant=2,
+        coverage=Coverage(documents=4, share=0.5, share_interval=(0.15, 0.85)),
+    )
+    ratio = compare_rates(0, 1, 0, 1)  # no items on either side: ratio NaN, interval (0, inf)
+    assessment = Assessment(
+        "a29", "海鲜", "volume", "2023-12", "2021", ["2023-12"], ["2021-12"], 0, 0,
+        (0.0, 3.69), (0.0, 3.69), ratio, Dispersion(1.0, 24, 1.0, (0.0, math.inf)), None,
+        "无明显变化", 1.0,
+    )  # fmt: skip
+    stored = StoredAssessment(
+        indicator="a29", period="2023-12", baseline="2021", definition_version="v1",
+        assessment=assessment,
+    )  # fmt: skip
+    with transaction(sessions) as s:
+        upsert_values(s, [ValueRecord("a29", "month", "2023-12", "v1", 2.0, 2, 1, details)])
+        replace_assessments(s, "a29", "v1", [stored])
+    with sessions() as s:
+        assert value_series(s, "a29", "v1")["2023-12"].details == details
+        back = stored_assessment(s, "a29", "v1", "2023-12", "2021")
+        assert stored_assessment(s, "a29", "v1", "2023-11", "2021") is None
+        raw = s.scalars(select(AssessmentRow.payload)).one()
+    assert back is not None and back.assessment is not None
+    assert math.isnan(back.assessment.comparison.ratio)
+    assert back.assessment.comparison.ratio_interval == (0.0, math.inf)
+    assert (
+        back.assessment.verdict == "无明显变化"
+        and raw["assessment"]["comparison"]["ratio"] == "NaN"
+    )
+    with pytest.raises(
+        MeiyuError, match=r"^stored indicator value does not match schema 1 .*meiyu compute"
+    ):
+        read_details({"schema_version": 2, "interval": [0, 1]})
+    with pytest.raises(MeiyuError, match="interval"):
+        read_details({"per_source": {"s1": 1}})  # a value without its interval

@@ -1,13 +1,13 @@
-"""nlp/ and pipelines/periods: literal matching, fingerprints, month boundaries."""
+"""nlp/ and kernel/periods: literal matching, fingerprints, month boundaries."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from kernel.periods import month_bounds, month_key, previous_months
 from nlp.fingerprint import content_hash
 from nlp.matching import match_all_of
-from pipelines.periods import month_bounds, month_key, previous_months
 
 A29 = [["威海"], ["海鲜"]]
 A67 = [["웨이하이", "위해시", "威海", "Weihai"]]

@@ -125,3 +125,12 @@ def test_edge_cases_zero_one_all() -> None:
         wilson_interval(3, 2)
     with pytest.raises(ValueError):
         poisson_interval(-1)
+
+
+def test_the_stored_zero_count_interval_is_the_exact_one() -> None:
+    """Reports draw a month without items inside the span with kernel's constant: it must be
+    the exact Poisson interval of 0, not a number that drifts from it."""
+    from kernel.values import EMPTY_COUNT_INTERVAL
+    from pipelines.uncertainty import poisson_interval
+
+    assert pytest.approx(poisson_interval(0), abs=1e-12) == EMPTY_COUNT_INTERVAL

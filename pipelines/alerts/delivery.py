@@ -34,8 +34,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import ChannelConfig, Config
-from pipelines.alerts import Finding, detect, same_episode
-from reports.alert_message import footer, markdown, record, subject
+from pipelines.alerts.detect import Finding, detect, same_episode
+from pipelines.alerts.message import footer, markdown, record, subject
 from storage.alerts import AlertRow, alert_periods, list_alerts, record_delivery, save_alert
 from storage.db import transaction
 

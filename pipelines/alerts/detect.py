@@ -40,13 +40,12 @@ from zoneinfo import ZoneInfo
 from scipy import stats
 from sqlalchemy.orm import Session
 
+from kernel.alerts import NEGATIVE_SPIKE, SHARE_DROP, VOLUME_SURGE
 from kernel.config import AlertsConfig, Config
-from pipelines.analyze import model_available, model_for, model_id
+from kernel.identity import model_id
+from nlp.identity import model_available, model_for
 from pipelines.uncertainty import compare_shares
 from storage.alerts import AlertItemRow, literal_items, scored_items
-
-NEGATIVE_SPIKE, SHARE_DROP, VOLUME_SURGE = "negative_spike", "share_drop", "volume_surge"
-RULES = (NEGATIVE_SPIKE, SHARE_DROP, VOLUME_SURGE)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,9 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kernel.alerts import NEGATIVE_SPIKE, RULE_NAMES, SHARE_DROP, VOLUME_SURGE, period_text
 from kernel.config import AlertsConfig
-from pipelines.alerts import (
-    NEGATIVE_SPIKE,
-    SHARE_DROP,
-    VOLUME_SURGE,
+from pipelines.alerts.detect import (
     DayTest,
     Finding,
     WeekTest,
@@ -23,11 +21,6 @@ from pipelines.alerts import (
 from storage.alerts import AlertRecord, AlertRow
 
 TAG = "【舆情预警】"
-RULE_NAMES = {
-    NEGATIVE_SPIKE: "负面条目激增",
-    SHARE_DROP: "正面占比下降",
-    VOLUME_SURGE: "报道量激增",
-}
 TITLE_CHARS = 80  # robots cut long messages; a headline is enough to find the item
 
 # Crawled text in a message line: control characters have no place there, and a bidi override
@@ -76,10 +69,6 @@ def rule_text(rule: str, a: AlertsConfig) -> str:
             f"（下限 {a.floor_per_window:g} 篇/{a.window_days} 天）；{merge}。"
         )
     raise ValueError(f"unknown rule {rule!r}")
-
-
-def period_text(start: str, end: str) -> str:
-    return start if start == end else f"{start} 至 {end}"
 
 
 def _per_day(items: list[dict[str, Any]], unit: str) -> str:
