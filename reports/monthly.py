@@ -329,7 +329,7 @@ def _section(
     period = f"{year:04d}-{month:02d}"
     start, end = month_bounds(year, month, cfg.tz)
     months = previous_months(year, month, cfg.report.trend_months)
-    all_rows = series_rows(session, cfg, key, "month")
+    all_rows = series_rows(session, key, ind, "month")
     by_period = {r["period"]: r for r in all_rows}
     stored = value_series(session, key, definition_version(ind))  # per-source details
     prev_key = previous_months(year, month, 2)[0]
@@ -413,7 +413,7 @@ def _section(
         ambiguous=list(ind.ambiguous),
         version=definition_version(ind),
         model=mid,
-        columns=columns(cfg, key),
+        columns=columns(ind),
         all_rows=all_rows,
         months=months,
         rows=[by_period.get(m) for m in months],

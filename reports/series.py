@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kernel.config import Config
+from kernel.config import IndicatorConfig
 from kernel.periods import period_start
 from nlp.identity import definition_version
 from storage.queries import value_series
@@ -40,22 +40,20 @@ SHARE_COLUMNS = [
 ]
 
 
-def columns(cfg: Config, key: str) -> list[str]:
-    ind = cfg.indicator(key)
+def columns(ind: IndicatorConfig) -> list[str]:
     tail = TONE_COLUMNS + (SHARE_COLUMNS if ind.kind == "positive_share" else [])
     return VOLUME_COLUMNS + tail + ["definition_version"]
 
 
 def series_rows(
     session: Session,
-    cfg: Config,
     key: str,
+    ind: IndicatorConfig,
     period_type: str,
     since: dt.date | None = None,
     until: dt.date | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of stored values, oldest first; periods starting in [since, until] only."""
-    ind = cfg.indicator(key)
     version = definition_version(ind)
     rows = []
     for period, v in sorted(value_series(session, key, version, period_type).items()):
@@ -139,15 +137,16 @@ def to_csv(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return buf.getvalue()
 
 
-def to_json(rows: list[dict[str, Any]], key: str, period_type: str, cfg: Config) -> str:
-    ind = cfg.indicator(key)
+def to_json(
+    rows: list[dict[str, Any]], key: str, ind: IndicatorConfig, period_type: str, timezone: str
+) -> str:
     doc = {
         "indicator": key,
         "name": ind.name,
         "definition": ind.definition,
         "kind": ind.kind,
         "period_type": period_type,
-        "timezone": cfg.timezone,
+        "timezone": timezone,
         "definition_version": definition_version(ind),
         "notes": {
             "items_lo95/hi95": "exact Poisson (Garwood) 95% interval of the count",

@@ -171,3 +171,37 @@ def parse_html(html: str) -> HTMLTags:
     page = HTMLTags()
     page.feed(html)
     return page
+
+
+# `make check`, the edit loop's fast tier (MEIYU_FAST_TIER=1): tests that start `meiyu`
+# processes, crawl the fixture site, build the wheel or need PostgreSQL are left out (they
+# run in `make test`). Read from each test's own source and fixtures, so a new slow test is
+# left out without anyone remembering to mark it.
+_SLOW_CALLS = ("run_meiyu(", "subprocess.", "Popen(", "FixtureSite(", "run_crawl(", "crawl_site(")
+_SLOW_FIXTURES = {"site", "postgres_url", "postgres_server_url"}
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    import inspect
+
+    if item.get_closest_marker("slow") or item.get_closest_marker("wheel"):
+        return True
+    if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "postgresql" in callspec.id:
+        return True
+    try:
+        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return False
+    return any(call in source for call in _SLOW_CALLS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("MEIYU_FAST_TIER") != "1":
+        return
+    slow = [item for item in items if _is_slow(item)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not _is_slow(item)]

@@ -130,17 +130,17 @@ def series(
     if fmt not in ("table", "csv", "json"):
         raise UserError(f"--format: expected table, csv or json, got {fmt!r}")
     cfg = state.config()
-    cfg.indicator(indicator)
+    ind = cfg.indicator(indicator)
     _, sessions = _sessions(cfg)
     with sessions() as s:
         rows = series_rows(
-            s, cfg, indicator, period_type, _date(since, "--since"), _date(until, "--until")
+            s, indicator, ind, period_type, _date(since, "--since"), _date(until, "--until")
         )
-    cols = columns(cfg, indicator)
+    cols = columns(ind)
     if fmt == "csv":
         sys.stdout.write(to_csv(rows, cols))
     elif fmt == "json":
-        sys.stdout.write(to_json(rows, indicator, period_type, cfg) + "\n")
+        sys.stdout.write(to_json(rows, indicator, ind, period_type, cfg.timezone) + "\n")
     elif wide:
         table = Table(title=f"{indicator} · {period_type} ({cfg.timezone})", title_justify="left")
         shown = [c for c in cols if c != "definition_version"]
