@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from kernel.errors import ConfigError, UserError, redact
+from kernel.sources import source_kind
 
 DEFAULT_CONFIG_NAME = "meiyu.toml"
 ENV_PREFIX = "MEIYU_"
@@ -103,25 +104,21 @@ class CrawlConfig(_Strict):
     backend: Literal["local", "redis"] = "local"
 
 
-SourceKind = Literal[
-    "rss",
-    "sitemap",
-    "naver_api",
-    "naver_news",
-    "daum_news",
-    "gdelt",
-    "google_news",
-    "baidu_news",
-    "sogou_weixin",
-]
+def _check_kind(name: str) -> str:
+    source_kind(name)  # ValueError listing the kinds of kernel.sources
+    return name
+
+
+# One of kernel.sources.SOURCE_KINDS (the table of kinds is kept there, not here).
+SourceKindName = Annotated[str, AfterValidator(_check_kind)]
 
 
 class SourceConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    kind: SourceKind
+    kind: SourceKindName
     language: Literal["zh", "ko"]
     outlet: str
-    # rss/sitemap: the outlet's feed or sitemap URLs. Search kinds run the indicators' queries.
+    # Outlet kinds: the outlet's feed or sitemap URLs. Search kinds run the indicators' queries.
     feeds: list[str] = []
     # Search kinds: the engine's address (default: the real one); tests point it elsewhere.
     base_url: str | None = None
@@ -149,7 +146,7 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _feeds_for_outlet_kinds(self) -> SourceConfig:
-        if self.kind in ("rss", "sitemap") and not self.feeds:
+        if source_kind(self.kind).outlet and not self.feeds:
             raise ValueError(f"feeds: a {self.kind} source needs at least one URL")
         return self
 
@@ -292,7 +289,7 @@ class ChannelConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    """舆情预警 thresholds (pipelines/alerts.py states the rules) and delivery channels."""
+    """舆情预警 thresholds (pipelines/alerts/detect.py states the rules) and delivery channels."""
 
     window_days: int = Field(default=28, ge=7)  # trailing days behind a day's expectation
     floor_per_window: float = Field(default=1.0, gt=0)  # λ ≥ this many items per window

@@ -42,29 +42,25 @@ from crawlers.spiders.base import ArticleText, NoArticleText, extract_article
 from crawlers.spiders.feeds import read_feed
 from kernel.config import Config, config_from_dict, load_config
 from kernel.errors import ConfigError
+from kernel.sources import OUTLET_KINDS, SEARCH_KINDS, SOURCE_KINDS, resolve
 from meiyu.demo.fixturesite.corpus import OUTLETS, World, build_world
 from meiyu.demo.fixturesite.sources import FixtureRequest, responders
 from pipelines.normalise import NormalisePipeline
 from storage.writes import DocumentRecord
-from tests.conftest import REPO, run_meiyu
+from tests.conftest import REPO
 from tests.fuzzing import SCALE, profile
+from tests.helpers_cli import meiyu_in_process
 
 pytestmark = pytest.mark.timeout(600)
 
-SEARCH_HOSTS = {
-    "naver_api": "openapi.naver.com",
-    "naver_news": "search.naver.com",
-    "daum_news": "search.daum.net",
-    "gdelt": "api.gdeltproject.org",
-    "google_news": "news.google.com",
-    "baidu_news": "www.baidu.com",
-    "sogou_weixin": "weixin.sogou.com",
-}
+# Search kind → the real host its search requests go to (the fixture world answers there).
+SEARCH_HOSTS = {kind: SOURCE_KINDS[kind].hosts[0] for kind in SEARCH_KINDS}
 AUTH = {"x-naver-client-id": "test-id", "x-naver-client-secret": "test-secret"}
 
 
 def _source(kind: str) -> dict[str, Any]:
-    lang = "zh" if kind in ("baidu_news", "sogou_weixin", "rss", "sitemap") else "ko"
+    # The kind's default language; "article" (a page alone) is read as Korean.
+    lang = SOURCE_KINDS[kind].default_language if kind in SOURCE_KINDS else "ko"
     return {
         "name": kind.replace("_", "-"),
         "kind": kind,
@@ -324,11 +320,10 @@ def urls(seeds: list[tuple[str, bytes]]) -> st.SearchStrategy[str]:
 
 
 PARSERS: dict[str, tuple[Callable[[bytes, str], Any], type]] = {
-    kind: (importlib.import_module(f"crawlers.parsers.{kind}").parse, SearchPage)
-    for kind in SEARCH_HOSTS
+    kind: (resolve(str(SOURCE_KINDS[kind].parser)).parse, SearchPage) for kind in SEARCH_HOSTS
 }
 PARSERS["gdelt_timeline"] = (parse_timeline, Timeline)
-PARSERS["sitemap"] = (importlib.import_module("crawlers.parsers.sitemap").parse, SitemapDoc)
+PARSERS["sitemap"] = (resolve(str(SOURCE_KINDS["sitemap"].parser)).parse, SitemapDoc)
 
 
 def _check_result(result: Any, kind: type) -> None:
@@ -477,7 +472,7 @@ def test_feed_reader_returns_entries_or_parse_error() -> None:
 # ------------------------------------------------------------------ spider callbacks
 
 
-CALLBACK_KINDS = sorted(SEARCH_HOSTS) + ["rss", "sitemap", "article"]
+CALLBACK_KINDS = [*sorted(SEARCH_HOSTS), *sorted(OUTLET_KINDS), "article"]
 
 
 def _spider(kind: str) -> Spider:
@@ -828,7 +823,7 @@ def test_config_check_with_a_hostile_file_is_one_line_exit_2(tmp_path: Path) -> 
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe\x00[\x00d\x00b\x00]" + bytes(range(256)))
     for path in (hostile, binary, tmp_path):
-        proc = run_meiyu("--config", str(path), "config", "check", timeout=120)
+        proc = meiyu_in_process("--config", str(path), "config", "check")
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr

@@ -1,36 +1,38 @@
 """Baidu news search: no real capture exists, so the parser is held to the structure documented
 in ../shared/fixtures/sources/README.md (hand-written samples of both layouts) and to the
-fixture engine; then one real `meiyu crawl` through the fixture site."""
+fixture engine; then what one real `meiyu crawl` through the fixture site must show beyond
+tests/test_source_conformance.py (this file's CASE): the volume probes of every slice."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.test import get_crawler
-from sqlalchemy import create_engine, text
 
-from crawlers.parsers import ParseError
 from crawlers.parsers.baidu_news import normalise_time, parse
 from crawlers.query import Query
-from crawlers.spiders.baidu_news import PAGE_SIZE, BaiduNewsSpider, split_query
-from meiyu.demo.fixturesite.corpus import Page, World
+from crawlers.spiders.baidu_news import PAGE_SIZE, BaiduNewsSpider
+from meiyu.demo.fixturesite.corpus import World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
 from meiyu.demo.fixturesite.sources import baidu_news as responder
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    aware,
+    make_spider,
+    stat,
+)
+from tests.helpers_sources import ask as _ask
 
 README = SHARED / "fixtures" / "sources" / "README.md"
 BASE = "http://www.baidu.com"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.UTC
-SOURCE = {
+SOURCE: dict[str, object] = {
     "name": "baidu",
     "kind": "baidu_news",
     "language": "zh",
@@ -38,12 +40,6 @@ SOURCE = {
     "base_url": BASE,
     "timezone": "Asia/Shanghai",
 }
-
-
-def _ask(world: World, url: str, hit: int = 2) -> Page:
-    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
-    assert page is not None
-    return page
 
 
 def _query(text_: str, since: dt.date, until: dt.date) -> Query:
@@ -172,49 +168,42 @@ def test_fixture_empty_window_and_totals_with_commas(world: World) -> None:
     assert parse(older, "").total == 1234567
 
 
-def test_fixture_faults(world: World) -> None:
-    spider = BaiduNewsSpider(source=SOURCE)
-    seen: dict[str, Page] = {}
+def faults(spider: BaiduNewsSpider, world: World) -> list[Fault]:
+    """The first month slices of 威海 海鲜 that meet each planted fault (first hit only)."""
+    found: dict[str, Fault] = {}
     since = dt.date(2020, 1, 1)
-    while len(seen) < 3 and since < dt.date(2024, 1, 1):
+    while len(found) < 3 and since < dt.date(2024, 1, 1):
         query = _query("威海 海鲜", since, since + dt.timedelta(days=30))
         url = spider.page_url(query, 1)
         params = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
         fault = responder.fault_for(params["wd"], params["gpc"], params["pn"])
-        if fault != "none":
-            seen.setdefault(fault, _ask(world, url, hit=1))
-            assert _ask(world, url, hit=2).delay == 0  # only the first hit
+        if fault == "captcha":
+            found.setdefault(fault, Fault("blocked", url, says="安全验证"))
+        elif fault == "slow":
+            found.setdefault(fault, Fault("slow", url))
+        elif fault == "429":
+            found.setdefault(fault, Fault("429", url))
         since += dt.timedelta(days=31)
-    captcha, slow, limited = seen["captcha"], seen["slow"], seen["429"]
-    blocked = parse(captcha.body, "https://www.baidu.com/s?tn=news")
-    assert blocked.blocked and "安全验证" in blocked.blocked and not blocked.mentions
-    assert slow.delay > 2 and parse(slow.body, "").mentions
-    assert limited.status == 429 and limited.headers["Retry-After"] == "0"
+    return list(found.values())
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b'{"errno": 0, "data": []}',
-        "<html><head><title>百度一下，你就知道</title></head><body>home</body></html>".encode(),
-        b'<div id="content_left"><div class="result-op c-container"><h3>no link</h3></div></div>',
-    ],
-)
-def test_malformed_pages_raise(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, "https://www.baidu.com/s?tn=news&wd=x")
+def test_the_slow_answer_still_holds_the_page(world: World) -> None:
+    [slow] = [f for f in faults(BaiduNewsSpider(source=SOURCE), world) if f.fault == "slow"]
+    page = _ask(world, slow.url, hit=1)
+    assert page.delay > 2 and parse(page.body, "").mentions
 
 
 # ------------------------------------------------------------------ the spider
 
 
-def test_split_query_halves_by_days() -> None:
+def test_a_slice_is_halved_by_days() -> None:
+    spider = make_spider(SOURCE)
     q = _query("威海 海鲜", dt.date(2023, 1, 1), dt.date(2023, 3, 31))
-    first, second = split_query(q) or (q, q)
+    second, first = (r.cb_kwargs["query"] for r in spider.split(q))  # newer half first
     assert (first.since, first.until) == (dt.date(2023, 1, 1), dt.date(2023, 2, 14))
     assert (second.since, second.until) == (dt.date(2023, 2, 15), dt.date(2023, 3, 31))
-    assert split_query(_query("x", dt.date(2023, 1, 1), dt.date(2023, 1, 1))) is None
+    assert list(spider.split(_query("x", dt.date(2023, 1, 1), dt.date(2023, 1, 1)))) == []
+    assert stat(spider, "meiyu/baidu_splits") == stat(spider, "meiyu/baidu_truncated") == 1
 
 
 def test_redirect_to_the_captcha_retries_the_search_page() -> None:
@@ -236,80 +225,19 @@ def test_redirect_to_the_captcha_retries_the_search_page() -> None:
 # ------------------------------------------------------------------ end to end
 
 
-def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    # Quarter slices and two pages per slice: busy quarters of 威海 海鲜 fill both pages and
-    # are split in halves; every page of every slice is a computed pn.
-    source = {**SOURCE, "slice_days": 92, "max_pages": 2}
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks (test_source_conformance): a snippet on every mention, the
+    engine's total stored for every slice asked (quarters and split halves), splits made."""
+    assert all(r.snippet for r in result.mentions)
     queries = [
         _query(q, dt.date(2020, 1, 1), dt.date(2023, 12, 31))
         for q in ("威海 海鲜", "刘公岛 海洋文化")
     ]
-    planted = {q.text: {a.url for a in world.search(q.text, "zh", q.start, q.end)} for q in queries}
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[source],
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "baidu",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    first = run_meiyu(*args)
-    assert first.returncode == 0, first.stdout + first.stderr
-
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.query, m.indicator, m.snippet, d.url, d.published_at FROM mentions m "
-                "JOIN documents d ON d.id = m.document_id WHERE m.source = 'baidu'"
-            )
-        ).all()
-        probes = conn.execute(
-            text(
-                "SELECT query, indicator, window_start, window_end, reported_total "
-                "FROM volume_probes WHERE source = 'baidu'"
-            )
-        ).all()
-        (stats,) = conn.execute(text("SELECT stats FROM crawl_runs")).one()
-    engine.dispose()
-
-    want = set().union(*planted.values())
-    got = {r.url for r in rows}
-    assert got == want, (sorted(want - got)[:5], sorted(got - want)[:5])
-    assert all(r.url in planted[r.query] for r in rows)
-    assert {r.indicator for r in rows} == {"a29", "a68"}
-    by_url = world.by_url()
-
-    def month(moment: dt.datetime) -> str:
-        return moment.astimezone(SHANGHAI).strftime("%Y-%m")
-
-    def utc(value: object) -> dt.datetime:
-        moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-    stored = {r.url: utc(r.published_at) for r in rows}
-    assert Counter(month(t) for t in stored.values()) == Counter(
-        month(by_url[u].published) for u in want
-    )
-    assert all(stored[u] == by_url[u].published.replace(second=0) for u in want)
-    assert all(r.snippet for r in rows)
-
-    # Volume probes: the engine's total for every slice asked (quarters, and split halves).
+    probes = result.probes
     quarters = {q.text: q.slices(92) for q in queries}
     for q in queries:
         mine = {
-            (utc(p.window_start), utc(p.window_end)): p.reported_total
+            (aware(p.window_start), aware(p.window_end)): p.reported_total
             for p in probes
             if p.query == q.text
         }
@@ -319,15 +247,35 @@ def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> No
             )
         assert all(p.indicator == q.indicator for p in probes if p.query == q.text)
     assert len(probes) > sum(len(v) for v in quarters.values())  # split halves probed too
+    assert all(p.source == "baidu" for p in probes)
+    assert result.stats["meiyu/baidu_splits"] >= 1
 
-    stats = json.loads(stats) if isinstance(stats, str) else stats
-    assert stats["meiyu/baidu_splits"] >= 1
-    assert stats["meiyu/antibot"] >= 1 and "meiyu/antibot_failures" not in stats
-    assert stats["downloader/response_status_count/429"] >= 1
-    assert any("TimeoutError" in k for k in stats if k.startswith("downloader/exception"))
-    assert stats["retry/count"] >= 2
-    assert "meiyu/parse_errors" not in stats and "meiyu/failures" not in stats
 
-    second = run_meiyu(*args)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "0 new" in second.stdout
+CASE = SourceCase(
+    kind="baidu_news",
+    search_url="https://www.baidu.com/s?tn=news&wd=x",
+    malformed=(
+        b"",
+        b'{"errno": 0, "data": []}',
+        "<html><head><title>百度一下，你就知道</title></head><body>home</body></html>".encode(),
+        b'<div id="content_left"><div class="result-op c-container"><h3>no link</h3></div></div>',
+    ),
+    source=SOURCE,
+    faults=faults,
+    blocked=responder.CAPTCHA_PAGE.encode(),
+    says="安全验证",
+    # Quarters and two pages each: busy quarters fill both pages and are halved.
+    walk=_query("威海 海鲜", dt.date(2020, 1, 1), dt.date(2023, 12, 31)),
+    walk_source={"slice_days": 92, "max_pages": 2},
+    walk_splits=True,
+    dates="minute",
+    outlet=lambda a: a.outlet.name,
+    crawl=CrawlCase(
+        # Quarter slices and two pages per slice: busy quarters of 威海 海鲜 fill both pages and
+        # are split in halves; every page of every slice is a computed pn.
+        sources=[{**SOURCE, "slice_days": 92, "max_pages": 2}],
+        probes=True,
+        dates="minute",
+        check=check_crawl,
+    ),
+)

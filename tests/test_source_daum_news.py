@@ -1,60 +1,57 @@
 """Daum news search: the parser on the real capture and on the fixture pages, the spider's
-request shape and window halving, and one real `meiyu crawl` against the fixture site."""
+request shape and window halving, and what one real `meiyu crawl` against the fixture site must
+show beyond tests/test_source_conformance.py (this file's CASE): the lying page met."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
+from scrapy.http import HtmlResponse, Request
 
-from crawlers.parsers import ParseError
+from crawlers.items import Mention, SearchPage
 from crawlers.parsers.daum_news import parse, published_from
 from crawlers.query import Query
 from crawlers.spiders.daum_news import DaumNewsSpider
-from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.corpus import World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
 from meiyu.demo.fixturesite.sources import daum_news as responder
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    SEOUL,
+    WINDOW,
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    make_spider,
+    search_query,
+)
+from tests.helpers_sources import ask as _ask
 
 CAPTURE = SHARED / "fixtures" / "sources" / "daum-news" / "daum_news_search_2026-03-20.html"
 BASE = "http://search.daum.net"
-KST = ZoneInfo("Asia/Seoul")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.UTC
-WINDOW = (dt.date(2020, 1, 1), dt.date(2023, 12, 31))
-QUERIES = ("웨이하이", "위해시", "威海", "Weihai")
+KST = SEOUL
+SOURCE: dict[str, object] = {
+    "name": "daum",
+    "kind": "daum_news",
+    "language": "ko",
+    "outlet": "Daum",
+    "base_url": BASE,
+    "timezone": "Asia/Seoul",
+}
 
 
 def _spider(**extra: object) -> DaumNewsSpider:
-    source = {
-        "name": "daum",
-        "kind": "daum_news",
-        "language": "ko",
-        "outlet": "Daum",
-        "base_url": BASE,
-        "timezone": "Asia/Seoul",
-        "slice_days": 31,
-        "max_pages": 10,
-        **extra,
-    }
-    return DaumNewsSpider(source=source)
+    spider = make_spider(SOURCE, **{"slice_days": 31, "max_pages": 10, **extra})
+    assert isinstance(spider, DaumNewsSpider)
+    return spider
 
 
 def _query(text_: str, since: dt.date = WINDOW[0], until: dt.date = WINDOW[1]) -> Query:
-    return Query("a67", text_, "ko", since, until, "Asia/Seoul")
-
-
-def _ask(world: World, url: str, hit: int = 2) -> Page:
-    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
-    assert page is not None
-    return page
+    return search_query(text_, "ko", since, until)
 
 
 # ------------------------------------------------------------------ the real capture
@@ -124,8 +121,6 @@ def test_spider_asks_for_the_window_in_kst() -> None:
         "ed": "20230531235959",
         "p": "3",
     }
-    pieces = [r.cb_kwargs["query"] for r in spider.search_requests(_query("웨이하이"))]
-    assert len(pieces) == 48 and pieces[0].until == WINDOW[1] and pieces[-1].since == WINDOW[0]
 
 
 def test_fixture_pages_are_the_world_newest_first(world: World) -> None:
@@ -175,15 +170,18 @@ def test_fixture_relative_dates_and_empty_pages(world: World) -> None:
     assert beyond.mentions == [] and beyond.next_url is None
 
 
-def test_fixture_faults(world: World) -> None:
-    spider = _spider()
+def faults(spider: DaumNewsSpider, world: World) -> list[Fault]:
     one_month = (dt.date(2023, 6, 1), dt.date(2023, 6, 30))
-    url = spider.page_url(_query("웨이하이", *one_month), 1)
-    throttled = _ask(world, url, hit=1)
-    assert throttled.status == 429 and throttled.headers["Retry-After"] == "0"
-    assert _ask(world, url, hit=2).status == 200
-    url = spider.page_url(_query("위해시", dt.date(2022, 9, 1), dt.date(2022, 9, 30)), 1)
-    assert _ask(world, url, hit=1).delay > 2 and _ask(world, url, hit=2).delay == 0
+    return [
+        Fault("429", spider.page_url(_query("웨이하이", *one_month), 1)),
+        Fault(
+            "slow", spider.page_url(_query("위해시", dt.date(2022, 9, 1), dt.date(2022, 9, 30)), 1)
+        ),
+    ]
+
+
+def test_the_lying_page(world: World) -> None:
+    spider = _spider()
     # The lying page: no BOM, meta says euc-kr, bytes are UTF-8 — on every hit.
     query = _query("웨이하이", dt.date(2020, 6, 1), dt.date(2020, 6, 30))
     url = spider.page_url(query, 1)
@@ -196,25 +194,7 @@ def test_fixture_faults(world: World) -> None:
     assert want and [m.title for m in result.mentions] == [a.title for a in want[:10]]
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b'{"documents": []}',
-        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-        b"\xef\xbb\xbf<rss><channel><title>Daum</title></channel></rss>",
-    ],
-)
-def test_malformed_answers_raise(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, f"{BASE}/search?w=news&q=x")
-
-
 def test_a_window_with_too_many_pages_is_halved() -> None:
-    from scrapy.http import HtmlResponse, Request
-
-    from crawlers.items import Mention, SearchPage
-
     spider = _spider(max_pages=2)
     query = _query("웨이하이", dt.date(2023, 1, 1), dt.date(2023, 12, 31))
     request = Request(spider.page_url(query, 2))
@@ -223,12 +203,6 @@ def test_a_window_with_too_many_pages_is_halved() -> None:
     assert spider.next_page(response, query, 1, full) is not None
     assert spider.next_page(response, query, 2, full) is None
     assert response.meta["meiyu_split"] is True
-
-    class Stats:
-        def inc_value(self, key: str) -> None:
-            pass
-
-    spider.crawler = type("C", (), {"stats": Stats()})()
     halves = [r.cb_kwargs["query"] for r in spider.split(query)]
     assert [(h.since, h.until) for h in halves] == [
         (dt.date(2023, 7, 3), dt.date(2023, 12, 31)),
@@ -240,79 +214,10 @@ def test_a_window_with_too_many_pages_is_halved() -> None:
 # ------------------------------------------------------------------ end to end
 
 
-def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    # Yearly pieces and two pages each: busy years are halved until every piece fits.
-    source = {
-        "name": "daum",
-        "kind": "daum_news",
-        "language": "ko",
-        "outlet": "Daum",
-        "base_url": BASE,
-        "timezone": "Asia/Seoul",
-        "slice_days": 366,
-        "max_pages": 2,
-    }
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[source],
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    planted = {
-        q: {a.url for a in world.search(q, "ko", _query(q).start, _query(q).end)} for q in QUERIES
-    }
-    want = set().union(*planted.values())
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "daum",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    first = run_meiyu(*args)
-    assert first.returncode == 0, first.stdout + first.stderr
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.query, d.url, d.published_at, d.title FROM mentions m "
-                "JOIN documents d ON d.id = m.document_id WHERE m.source = 'daum'"
-            )
-        ).all()
-        probes = conn.execute(text("SELECT count(*) FROM volume_probes")).scalar_one()
-        stats = conn.execute(text("SELECT stats FROM crawl_runs")).scalar_one()
-    engine.dispose()
-    got = {r.url for r in rows}
-    assert got == want, (sorted(want - got)[:5], sorted(got - want)[:5])
-    assert all(r.url in planted[r.query] for r in rows)
-
-    def month(moment: dt.datetime) -> str:
-        return moment.astimezone(SHANGHAI).strftime("%Y-%m")
-
-    by_url = world.by_url()
-    stored = {r.url: r for r in rows}
-    assert Counter(
-        month(dt.datetime.fromisoformat(str(r.published_at)).replace(tzinfo=UTC))
-        for r in stored.values()
-    ) == Counter(month(by_url[u].published) for u in want)
-    assert all(r.title == by_url[r.url].title for r in rows)  # the lying page included
-    assert probes == 0  # Daum states no totals
-
-    if isinstance(stats, str):
-        import json
-
-        stats = json.loads(stats)
-    assert stats["downloader/response_status_count/429"] >= 1
-    assert any("TimeoutError" in k for k in stats if k.startswith("downloader/exception_type"))
-    assert stats["retry/count"] >= 2
-    assert stats["meiyu/slices_split"] >= 1
-    assert stats.get("meiyu/parse_errors", 0) == 0
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks (test_source_conformance): busy years were halved, and the
+    page whose meta says euc-kr (bytes UTF-8) was met and read right (titles checked there)."""
+    assert result.stats["meiyu/slices_split"] >= 1
     lying = []
     for url in site.hits:
         parts = urlsplit(url)
@@ -323,6 +228,22 @@ def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> No
                 lying.append(url)
     assert lying  # the page with the euc-kr declaration was met
 
-    second = run_meiyu(*args)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "0 new" in second.stdout
+
+CASE = SourceCase(
+    kind="daum_news",
+    search_url=f"{BASE}/search?w=news&q=x",
+    malformed=(
+        b"",
+        b'{"documents": []}',
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        b"\xef\xbb\xbf<rss><channel><title>Daum</title></channel></rss>",
+    ),
+    source=SOURCE,
+    faults=faults,
+    # Yearly pieces and two pages each: busy years are halved until every piece fits.
+    walk=_query("웨이하이"),
+    walk_source={"slice_days": 366, "max_pages": 2},
+    walk_splits=True,
+    outlet=lambda a: a.outlet.name,
+    crawl=CrawlCase(sources=[{**SOURCE, "slice_days": 366, "max_pages": 2}], check=check_crawl),
+)

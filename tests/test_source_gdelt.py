@@ -1,55 +1,55 @@
 """GDELT DOC 2.0 API: the parser on the real artlist capture and on the fixture API, the
-window splitting at the 250 cap, and one real `meiyu crawl` of a Korean and a Chinese source."""
+window splitting at the 250 cap, and what one real `meiyu crawl` of a Korean and a Chinese
+source must show beyond tests/test_source_conformance.py (this file's CASE): the day probes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections import Counter
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from crawlers.parsers import ParseError
 from crawlers.parsers.gdelt import Timeline, detokenise, parse, parse_timeline
 from crawlers.query import Query
 from crawlers.spiders.gdelt import MAX_RECORDS, GdeltSpider, probe_windows, split_window
-from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.corpus import World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
 from meiyu.demo.fixturesite.sources import gdelt as responder
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    SHANGHAI,
+    UTC,
+    WINDOW,
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    make_spider,
+)
+from tests.helpers_sources import ask as _ask
+from tests.helpers_sources import aware as _utc
 
 CAPTURE = SHARED / "fixtures" / "sources" / "gdelt" / "gdelt_doc_artlist_2026-01.json"
 BASE = "http://api.gdeltproject.org"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-WINDOW = (dt.date(2020, 1, 1), dt.date(2023, 12, 31))
-UTC = dt.UTC
-
-
-def _spider(language: str, slice_days: int = 31) -> GdeltSpider:
-    source = {
+SOURCES: dict[str, dict[str, object]] = {
+    language: {
         "name": f"gdelt-{language}",
         "kind": "gdelt",
         "language": language,
         "outlet": "GDELT",
         "base_url": BASE,
-        "slice_days": slice_days,
+        "timezone": tz,
     }
-    return GdeltSpider(source=source)
+    for language, tz in (("zh", "Asia/Shanghai"), ("ko", "Asia/Seoul"))
+}
 
 
-def _ask(world: World, url: str, hit: int = 2) -> Page:
-    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
-    assert page is not None
-    return page
-
-
-def _utc(value: object) -> dt.datetime:
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def _spider(language: str, slice_days: int = 31) -> GdeltSpider:
+    spider = make_spider(SOURCES[language], slice_days=slice_days)
+    assert isinstance(spider, GdeltSpider)
+    return spider
 
 
 def _query(text_: str, language: str, tz: str = "Asia/Shanghai") -> Query:
@@ -196,44 +196,30 @@ def test_probe_windows_clip_and_merge_empty_days() -> None:
     ]
 
 
-def test_throttling_and_faults(world: World) -> None:
-    spider = _spider("ko")
+def faults(spider: GdeltSpider, world: World) -> list[Fault]:
+    """The fault of each (mode, query), by checksum: the plain-text throttle on artlist of
+    "Weihai", a 429 on artlist of 위해시, a slow timeline of 웨이하이 (first hit only)."""
     query = _query("Weihai", "ko")
+    return [
+        Fault("blocked", spider.api_url(query, "artlist", query.start, query.end), "throttled"),
+        Fault("429", spider.api_url(_query("위해시", "ko"), "artlist", query.start, query.end)),
+        Fault(
+            "slow",
+            spider.api_url(_query("웨이하이", "ko"), "timelinevolraw", query.start, query.end),
+        ),
+    ]
+
+
+def test_throttling_and_faults(world: World) -> None:
     assert responder.fault_for("artlist", "Weihai") == "throttle"
-    url = spider.api_url(query, "artlist", query.start, query.end)
-    page = _ask(world, url, hit=1)
-    assert page.status == 200 and page.content_type.startswith("text/plain")
-    result = parse(page.body, url)
-    assert result.blocked and "throttled" in result.blocked and not result.mentions
-    assert parse_timeline(page.body, url).blocked == result.blocked
-    assert _ask(world, url, hit=2).body == b"{}"  # gone on the second ask
-
     assert responder.fault_for("artlist", "위해시") == "429"
-    url = spider.api_url(_query("위해시", "ko"), "artlist", query.start, query.end)
-    page = _ask(world, url, hit=1)
-    assert page.status == 429 and page.headers["Retry-After"] == "0"
-
     assert responder.fault_for("timelinevolraw", "웨이하이") == "slow"
-    url = spider.api_url(_query("웨이하이", "ko"), "timelinevolraw", query.start, query.end)
-    assert _ask(world, url, hit=1).delay > 2 and _ask(world, url, hit=2).delay == 0
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<html><body>Not Found</body></html>",
-        b"The specified phrase is too short.\n",
-        b"",
-        b'{"articles": [{"url": "http://a.test/1", "title": "x"',
-        b'{"articles": {"url": "http://a.test/1"}}',
-        b'{"articles": [{"title": "no url"}]}',
-        b'{"articles": [{"url": "http://a.test/1", "seendate": "2026-01-01"}]}',
-        b"[1, 2]",
-    ],
-)
-def test_malformed_answers_raise(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, "http://api.gdeltproject.org/api/v2/doc/doc")
+    [throttle, _, _] = faults(_spider("ko"), world)
+    page = _ask(world, throttle.url, hit=1)
+    assert page.status == 200 and page.content_type.startswith("text/plain")
+    result = parse(page.body, throttle.url)
+    assert parse_timeline(page.body, throttle.url).blocked == result.blocked
+    assert _ask(world, throttle.url, hit=2).body == b"{}"  # gone on the second ask
 
 
 def test_malformed_timeline_raises() -> None:
@@ -247,109 +233,33 @@ def test_malformed_timeline_raises() -> None:
 
 # ------------------------------------------------------------------ end to end
 
+CRAWLED = [
+    # One slice: 威海 海鲜's 380 hits come back capped at 250 and must be split.
+    {**SOURCES["zh"], "slice_days": 2000},
+    {**SOURCES["ko"], "slice_days": 800},
+]
 
-def test_crawl_ko_and_zh_sources_end_to_end(
-    tmp_path: Path, site: FixtureSite, world: World
-) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    sources = [
-        # One slice: 威海 海鲜's 380 hits come back capped at 250 and must be split.
-        {
-            "name": "gdelt-zh",
-            "kind": "gdelt",
-            "language": "zh",
-            "outlet": "GDELT",
-            "base_url": BASE,
-            "slice_days": 2000,
-            "timezone": "Asia/Shanghai",
-        },
-        {
-            "name": "gdelt-ko",
-            "kind": "gdelt",
-            "language": "ko",
-            "outlet": "GDELT",
-            "base_url": BASE,
-            "slice_days": 800,
-            "timezone": "Asia/Seoul",
-        },
-    ]
+
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks (test_source_conformance): the volume probes are the days of
+    each query's window, summing to the engine's hits; both sources met every fault."""
     queries = {
         "gdelt-zh": [_query(q, "zh") for q in ("威海 海鲜", "刘公岛 海洋文化")],
         "gdelt-ko": [
             _query(q, "ko", "Asia/Seoul") for q in ("웨이하이", "위해시", "威海", "Weihai")
         ],
     }
-    planted = {
-        name: {
-            q.text: {a.url for a in world.search(q.text, q.language, q.start, q.end)} for q in qs
-        }
-        for name, qs in queries.items()
-    }
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=sources,
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "gdelt-zh",
-        "--source",
-        "gdelt-ko",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    first = run_meiyu(*args)
-    assert first.returncode == 0, first.stdout + first.stderr
-
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.source, m.query, d.url, d.published_at, d.title FROM mentions m "
-                "JOIN documents d ON d.id = m.document_id"
-            )
-        ).all()
-        probes = conn.execute(
-            text(
-                "SELECT source, query, window_start, window_end, reported_total FROM volume_probes"
-            )
-        ).all()
-        runs = conn.execute(text("SELECT sources, status, stats FROM crawl_runs")).all()
-    engine.dispose()
-
-    by_url = world.by_url()
-    for name in ("gdelt-zh", "gdelt-ko"):
-        want = set().union(*planted[name].values())
-        got = {r.url for r in rows if r.source == name}
-        assert got == want, (name, sorted(want - got)[:5], sorted(got - want)[:5])
-
-        def month(moment: dt.datetime) -> str:
-            return moment.astimezone(SHANGHAI).strftime("%Y-%m")
-
-        stored = {r.url: r for r in rows if r.source == name}
-        got_months = Counter(month(_utc(r.published_at)) for r in stored.values())
-        assert got_months == Counter(month(by_url[u].published) for u in want)
-        # each mention row names a query that really finds its document
-        assert all(r.url in planted[name][r.query] for r in rows if r.source == name)
-    assert all(r.title == by_url[r.url].title for r in rows)  # GDELT's spacing undone
-    assert all(_utc(r.published_at) == by_url[r.url].published for r in rows)  # seendate
-
-    # volume probes: the days of each query's window, summing to the engine's hits
+    probes = result.probes
     for name, qs in queries.items():
+        planted = result.planted(world, name)
+        assert sorted(planted) == sorted(q.text for q in qs)
         for q in qs:
             mine = sorted(
                 (_utc(p.window_start), _utc(p.window_end), p.reported_total)
                 for p in probes
                 if p.source == name and p.query == q.text
             )
-            total = len(planted[name][q.text])
+            total = len(planted[q.text])
             if total == 0:
                 assert mine == []  # GDELT answers {} for a query without hits
                 continue
@@ -358,22 +268,35 @@ def test_crawl_ko_and_zh_sources_end_to_end(
             assert all(a[1] == b[0] for a, b in zip(mine, mine[1:], strict=False))  # no gaps
             assert all(b - a <= dt.timedelta(days=1) for a, b, n in mine if n)
 
-    def stat(key: str) -> int:
-        return sum(
-            v
-            for r in runs
-            for k, v in (json.loads(r.stats) if isinstance(r.stats, str) else r.stats).items()
-            if key in k and isinstance(v, int)
-        )
-
-    assert all(r.status == "ok" for r in runs), [r.status for r in runs]
+    stat = result.stat
     assert stat("downloader/response_status_count/429") >= 2  # both sources met one
     assert stat("retry/reason_count/429") >= 2
     assert stat("meiyu/antibot") >= 2  # the plain-text throttle, on artlist and timeline
     assert stat("TimeoutError") >= 2
     assert stat("meiyu/gdelt_splits") >= 1
-    assert stat("meiyu/parse_errors") == 0 and stat("meiyu/failures") == 0
 
-    second = run_meiyu(*args)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "0 new" in second.stdout
+
+CASE = SourceCase(
+    kind="gdelt",
+    search_url="http://api.gdeltproject.org/api/v2/doc/doc",
+    malformed=(
+        b"<html><body>Not Found</body></html>",
+        b"The specified phrase is too short.\n",
+        b"",
+        b'{"articles": [{"url": "http://a.test/1", "title": "x"',
+        b'{"articles": {"url": "http://a.test/1"}}',
+        b'{"articles": [{"title": "no url"}]}',
+        b'{"articles": [{"url": "http://a.test/1", "seendate": "2026-01-01"}]}',
+        b"[1, 2]",
+    ),
+    source=SOURCES["zh"],
+    faults=faults,
+    blocked=responder.THROTTLE_TEXT,
+    says="throttled",
+    # Four years in one slice: 380 hits, capped at 250, split until every piece fits.
+    walk=_query("威海 海鲜", "zh"),
+    walk_source={"slice_days": 2000},
+    walk_splits=True,
+    outlet=lambda a: a.outlet.host,  # the domain
+    crawl=CrawlCase(sources=CRAWLED, probes=True, check=check_crawl),
+)

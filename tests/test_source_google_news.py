@@ -1,40 +1,39 @@
 """Google News RSS search: the parser on the real capture and on the fixture feeds, the 100-item
-cap and window halving, redirect links resolved to the publisher's URL, and one real
-`meiyu crawl` against the fixture site."""
+cap and window halving, and what one real `meiyu crawl` against the fixture site must show beyond
+tests/test_source_conformance.py (this file's CASE, which also checks that a failed article
+keeps the publisher's URL): publishers' outlets, every redirect followed, no feed full."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import Counter
-from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from scrapy import Request
 from scrapy.http import HtmlResponse
-from scrapy.spidermiddlewares.httperror import HttpError
-from sqlalchemy import create_engine, text
-from twisted.python.failure import Failure
 
-from crawlers.items import ArticleItem, SearchPage
-from crawlers.parsers import ParseError
+from crawlers.items import SearchPage
 from crawlers.parsers.google_news import CAP, headline, parse
 from crawlers.query import Query
 from crawlers.spiders.google_news import GoogleNewsSpider
-from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.corpus import World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
-from meiyu.demo.fixturesite.sources import google_news as responder
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    UTC,
+    WINDOW,
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    make_spider,
+    search_query,
+    stat,
+)
+from tests.helpers_sources import ask as _ask
 
 CAPTURES = SHARED / "fixtures" / "sources" / "google-news-rss"
 CAPTURE = CAPTURES / "google_news_rss_search_q-TCS_hl-en-IN_2026-09-06_EXCERPT.xml"
 BASE = "http://news.google.com"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.UTC
-WINDOW = (dt.date(2020, 1, 1), dt.date(2023, 12, 31))
 QUERIES = ("웨이하이", "위해시", "威海", "Weihai")
 SOURCE: dict[str, object] = {
     "name": "gnews",
@@ -46,28 +45,14 @@ SOURCE: dict[str, object] = {
 }
 
 
-class _Stats:
-    def __init__(self) -> None:
-        self.values: Counter[str] = Counter()
-
-    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
-        self.values[key] += count
-
-
 def _spider(**extra: object) -> GoogleNewsSpider:
-    spider = GoogleNewsSpider(source={**SOURCE, "slice_days": 31, "max_pages": 10, **extra})
-    spider.crawler = type("Crawler", (), {"stats": _Stats()})()
+    spider = make_spider(SOURCE, **{"slice_days": 31, "max_pages": 10, **extra})
+    assert isinstance(spider, GoogleNewsSpider)
     return spider
 
 
 def _query(text_: str, since: dt.date = WINDOW[0], until: dt.date = WINDOW[1]) -> Query:
-    return Query("a67", text_, "ko", since, until, "Asia/Seoul")
-
-
-def _ask(world: World, url: str, hit: int = 2) -> Page:
-    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
-    assert page is not None
-    return page
+    return search_query(text_, "ko", since, until)
 
 
 # ------------------------------------------------------------------ the real capture
@@ -114,8 +99,6 @@ def test_spider_asks_for_after_and_before() -> None:
         f"{BASE}/rss/search?q=%E5%A8%81%E6%B5%B7+after:2023-05-01+before:2023-06-01"
         "&hl=ko&gl=KR&ceid=KR:ko"
     )
-    pieces = [r.cb_kwargs["query"] for r in spider.search_requests(_query("웨이하이"))]
-    assert len(pieces) == 48 and pieces[0].until == WINDOW[1] and pieces[-1].since == WINDOW[0]
 
 
 def test_fixture_feed_is_the_world_newest_first(world: World) -> None:
@@ -166,65 +149,11 @@ def test_fixture_feed_caps_at_100_and_the_spider_halves(world: World) -> None:
             splits += 1
             continue
         found += [_ask(world, m.url).headers["Location"] for m in result.mentions]
-    assert splits >= 1 and spider.crawler.stats.values["meiyu/slices_split"] == splits
+    assert splits >= 1 and stat(spider, "meiyu/slices_split") == splits
     assert sorted(found) == sorted(a.url for a in want)  # nothing lost, nothing twice
     one_day = _query("x", dt.date(2023, 1, 1), dt.date(2023, 1, 1))
     assert list(spider.split(one_day)) == []
-    assert spider.crawler.stats.values["meiyu/capped_windows"] == 1
-
-
-def test_failed_article_keeps_the_publishers_url(world: World) -> None:
-    spider = _spider()
-    query = _query("웨이하이", dt.date(2023, 12, 1), dt.date(2023, 12, 31))
-    url = spider.feed_url(query)
-    mention = parse(_ask(world, url).body, url).mentions[0]
-    publisher = _ask(world, mention.url).headers["Location"]
-    entry = spider.entry(mention, url, query)
-    # What Scrapy hands the errback after the redirect: the publisher's request, its 404.
-    redirected = Request(publisher, cb_kwargs={"entry": entry})
-    response = HtmlResponse(publisher, status=404, body=b"gone", request=redirected)
-    failure = Failure(HttpError(response, "Ignoring non-200 response"))
-    failure.request = redirected  # type: ignore[attr-defined]
-    spider.warnings = []
-    items: list[Any] = list(spider.article_failed(failure))
-    assert len(items) == 1 and isinstance(items[0], ArticleItem)
-    assert items[0].url == publisher and "news.google.com" not in items[0].url
-    assert items[0].text == mention.snippet and items[0].title == mention.title
-
-
-def test_fixture_faults(world: World) -> None:
-    spider = _spider()
-    url = spider.feed_url(_query("웨이하이", dt.date(2022, 6, 1), dt.date(2022, 6, 30)))
-    throttled = _ask(world, url, hit=1)
-    assert throttled.status == 429 and throttled.headers["Retry-After"] == "0"
-    assert _ask(world, url, hit=2).status == 200
-    url = spider.feed_url(_query("위해시", dt.date(2021, 6, 1), dt.date(2021, 6, 30)))
-    assert _ask(world, url, hit=1).delay > 2 and _ask(world, url, hit=2).delay == 0
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b'{"items": []}',
-        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"></feed>',
-        b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>cut',
-    ],
-)
-def test_malformed_answers_raise(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, f"{BASE}/rss/search?q=x")
-
-
-def test_unusual_traffic_page_is_blocked() -> None:
-    body = (
-        b"<html><head><title>https://news.google.com/rss/search</title></head><body>"
-        b"<div>Our systems have detected unusual traffic from your computer network.</div>"
-        b'<div class="g-recaptcha"></div></body></html>'
-    )
-    result = parse(body, "https://www.google.com/sorry/index?continue=x")
-    assert result.blocked and result.mentions == []
+    assert stat(spider, "meiyu/capped_windows") == 1
 
 
 def test_empty_feed_is_no_mentions() -> None:
@@ -235,19 +164,12 @@ def test_empty_feed_is_no_mentions() -> None:
 # ------------------------------------------------------------------ end to end
 
 
-def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[SOURCE],  # slice_days left at its default
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    planted = {
-        q: {a.url for a in world.search(q, "ko", _query(q).start, _query(q).end)} for q in QUERIES
-    }
-    want = set().union(*planted.values())
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks (test_source_conformance): the default slices keep the busiest
+    feed under the cap (no split), every news.google.com redirect was followed, and each
+    document's outlet is the publisher named by the feed's <source>."""
+    planted = result.planted(world, "gnews")
+    want = {a.url for found in planted.values() for a in found}
     # The default slices keep the busiest feed of the world far under Google's cap.
     busiest = max(
         len(world.search(q, "ko", piece.start, piece.end))
@@ -255,58 +177,43 @@ def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> No
         for piece in _query(q).slices(31)
     )
     assert 0 < busiest < CAP
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "gnews",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    first = run_meiyu(*args)
-    assert first.returncode == 0, first.stdout + first.stderr
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.query, d.url, d.published_at, d.title, d.outlet FROM mentions m "
-                "JOIN documents d ON d.id = m.document_id WHERE m.source = 'gnews'"
-            )
-        ).all()
-        urls = conn.execute(text("SELECT url FROM documents")).scalars().all()
-        probes = conn.execute(text("SELECT count(*) FROM volume_probes")).scalar_one()
-        stats = conn.execute(text("SELECT stats FROM crawl_runs")).scalar_one()
-    engine.dispose()
-    got = {r.url for r in rows}
-    assert got == want, (sorted(want - got)[:5], sorted(got - want)[:5])  # nothing lost
-    assert not [u for u in urls if "news.google.com" in u]  # publishers' URLs only
-    assert all(r.url in planted[r.query] for r in rows)
-
-    def month(moment: dt.datetime) -> str:
-        return moment.astimezone(SHANGHAI).strftime("%Y-%m")
-
     by_url = world.by_url()
-    stored = {r.url: r for r in rows}
-    assert Counter(
-        month(dt.datetime.fromisoformat(str(r.published_at)).replace(tzinfo=UTC))
-        for r in stored.values()
-    ) == Counter(month(by_url[u].published) for u in want)
-    assert all(r.title == by_url[r.url].title for r in rows)  # " - Outlet" cut
-    assert all(r.outlet == by_url[r.url].outlet.name for r in rows)
-    assert probes == 0  # Google News states no totals
-
-    if isinstance(stats, str):
-        stats = json.loads(stats)
-    assert stats["downloader/response_status_count/429"] >= 1
+    assert all(r.outlet == by_url[r.url].outlet.name for r in result.mentions)
+    stats = result.stats
     assert stats["downloader/response_status_count/302"] >= len(want)
-    assert any("TimeoutError" in k for k in stats if k.startswith("downloader/exception_type"))
-    assert stats["retry/count"] >= 2
     assert stats.get("meiyu/slices_split", 0) == 0  # no feed came back full
-    assert stats.get("meiyu/parse_errors", 0) == 0
 
-    second = run_meiyu(*args)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "0 new" in second.stdout
+
+def faults(spider: GoogleNewsSpider, world: World) -> list[Fault]:
+    return [
+        Fault(
+            "429", spider.feed_url(_query("웨이하이", dt.date(2022, 6, 1), dt.date(2022, 6, 30)))
+        ),
+        Fault("slow", spider.feed_url(_query("위해시", dt.date(2021, 6, 1), dt.date(2021, 6, 30)))),
+    ]
+
+
+CASE = SourceCase(
+    kind="google_news",
+    search_url=f"{BASE}/rss/search?q=x",
+    malformed=(
+        b"",
+        b'{"items": []}',
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"></feed>',
+        b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>cut',
+    ),
+    source=SOURCE,
+    faults=faults,
+    blocked=(
+        b"<html><head><title>https://news.google.com/rss/search</title></head><body>"
+        b"<div>Our systems have detected unusual traffic from your computer network.</div>"
+        b'<div class="g-recaptcha"></div></body></html>'
+    ),
+    # The four years in one feed: cut off at 100 items, halved until every piece fits.
+    walk=_query("웨이하이"),
+    walk_source={"slice_days": 2000},
+    walk_splits=True,
+    outlet=lambda a: a.outlet.name,
+    crawl=CrawlCase(sources=[SOURCE], check=check_crawl),  # slice_days left at its default
+)

@@ -1,21 +1,17 @@
 """Naver Search Open API (news): parser on the real captures and on the fixture API, the spider's
-window/paging/cap logic, and a real `meiyu crawl` against the fixture site."""
+window/paging/cap logic, and what a real `meiyu crawl` against the fixture site must show beyond
+tests/test_source_conformance.py (this file's CASE): the totals, the credentials."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
-from collections import Counter
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 from scrapy import Request
-from scrapy.http import TextResponse
-from scrapy.utils.test import get_crawler
-from sqlalchemy import create_engine, select
 
 from crawlers.dates import parse_date
 from crawlers.items import VolumeProbeItem
@@ -23,19 +19,29 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.naver_api import parse
 from crawlers.query import Query
 from crawlers.spiders.naver_api import NaverApiSpider
-from kernel.config import load_config
 from meiyu.demo.fixturesite.corpus import Page, World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
 from meiyu.demo.fixturesite.sources import naver_api as fixture
-from storage.models import CrawlRun, Document, Mention, VolumeProbe
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    SEOUL,
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    answer,
+    ask,
+    crawl,
+    make_spider,
+    search_query,
+    stat,
+    walk,
+)
+from tests.helpers_sources import capture as read_capture
 
 CAPTURES = SHARED / "fixtures" / "sources" / "naver-api"
 HOST = "openapi.naver.com"
 QUERIES = ["웨이하이", "위해시", "威海", "Weihai"]  # a67's name forms, as meiyu.toml defines them
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-SEOUL = ZoneInfo("Asia/Seoul")
 CREDS = {"NAVER_CLIENT_ID": "test-id", "NAVER_CLIENT_SECRET": "test-secret"}
 SOURCE: dict[str, object] = {
     "name": "naver-api",
@@ -46,32 +52,22 @@ SOURCE: dict[str, object] = {
     "base_url": "http://openapi.naver.com",
 }
 AUTH = {"x-naver-client-id": "test-id", "x-naver-client-secret": "test-secret"}
+# 203 hits over four years: three pages of 100.
+WALK = search_query("웨이하이", "ko")
 
 
 def capture(name: str) -> bytes:
-    path = CAPTURES / name
-    if not path.exists():
-        pytest.skip(f"real capture {path} not present")
-    return path.read_bytes()
+    return read_capture(CAPTURES / name)
+
+
+def api_url(params: dict[str, object]) -> str:
+    return f"http://{HOST}{fixture.PATH}?{urlencode(params)}"
 
 
 def api(
     world: World, params: dict[str, object], headers: dict[str, str] | None = None, hit: int = 2
 ) -> Page:
-    query = urlencode(params)
-    page = fixture.respond(
-        world,
-        FixtureRequest(
-            url=f"http://{HOST}{fixture.PATH}?{query}",
-            host=HOST,
-            path=fixture.PATH,
-            params=parse_qs(query, keep_blank_values=True),
-            headers=AUTH if headers is None else headers,
-            hit=hit,
-        ),
-    )
-    assert page is not None
-    return page
+    return ask(world, api_url(params), hit=hit, headers=AUTH if headers is None else headers)
 
 
 # ------------------------------------------------------------------ real captures
@@ -173,28 +169,6 @@ def test_fixture_errors_are_api_errors(
         parse(page.body, "x")
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<html><body><h1>\xff\xfe Welcome</h1></body></html>",
-        b'{"lastBuildDate":"Tue, 30 Mar 2021 23:56:02 +0900","total":3,"items":[{"title"',
-        b"[]",
-        b'{"total": 3}',
-        b"",
-    ],
-)
-def test_malformed_is_parse_error(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, "http://openapi.naver.com/v1/search/news.json")
-
-
-def test_fixture_rate_limit_on_first_hit_only(world: World) -> None:
-    params = {"query": "웨이하이", "display": 100, "start": 101, "sort": "date"}
-    first = api(world, params, hit=1)
-    assert first.status == 429 and first.headers == {"Retry-After": "0"}
-    assert api(world, params, hit=2).status == 200
-
-
 def test_fixture_caps_at_1000_results(world: World) -> None:
     """A query with more than 1000 hits: `total` counts them all, paging stops at the 1000th."""
     base = world.search("웨이하이", language="ko")
@@ -219,28 +193,9 @@ def test_fixture_caps_at_1000_results(world: World) -> None:
 def spider(monkeypatch: pytest.MonkeyPatch) -> NaverApiSpider:
     for name, value in CREDS.items():
         monkeypatch.setenv(name, value)
-    crawler = get_crawler(NaverApiSpider)
-    made = NaverApiSpider.from_crawler(crawler, source=dict(SOURCE), queries=[])
+    made = make_spider(SOURCE)
     assert isinstance(made, NaverApiSpider)
     return made
-
-
-def answer(world: World, request: Request) -> TextResponse:
-    parts = urlsplit(request.url)
-    headers = {k.decode().lower(): v[0].decode() for k, v in request.headers.items()}
-    if request.meta.get("meiyu_auth"):  # what AuthHeadersMiddleware adds at download time
-        headers.update(
-            {
-                "x-naver-client-id": CREDS["NAVER_CLIENT_ID"],
-                "x-naver-client-secret": CREDS["NAVER_CLIENT_SECRET"],
-            }
-        )
-    page = fixture.respond(
-        world,
-        FixtureRequest(request.url, HOST, parts.path, parse_qs(parts.query), headers, hit=2),
-    )
-    assert page is not None and page.status == 200
-    return TextResponse(request.url, body=page.body, request=request, encoding="utf-8")
 
 
 def test_spider_keeps_the_window_and_stops_early(
@@ -261,7 +216,9 @@ def test_spider_keeps_the_window_and_stops_early(
         "start": ["1"],
         "sort": ["date"],
     }
-    out = list(s.parse_search(answer(world, first), query, 1))
+    response = answer(world, first, s)  # credentials added as at download time
+    assert response.status == 200
+    out = list(s.parse_search(response, query, 1))
     probes = [o for o in out if isinstance(o, VolumeProbeItem)]
     assert [p.reported_total for p in probes] == [len(world.search("웨이하이", "ko"))]
     followed = [o for o in out if isinstance(o, Request) and o.callback == s.parse_article]
@@ -271,28 +228,20 @@ def test_spider_keeps_the_window_and_stops_early(
     assert all(b"X-Naver-Client-Secret" not in r.headers for r in followed)
     # page 1 reaches back before June 2023: no page 2
     assert not [o for o in out if isinstance(o, Request) and o.callback == s.parse_search]
-    assert s.crawler.stats.get_value("meiyu/outside_window") == 100 - len(planted)
+    assert stat(s, "meiyu/outside_window") == 100 - len(planted)
 
 
 def test_spider_pages_on_while_inside_the_window(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = spider(monkeypatch)
-    query = Query("a67", "웨이하이", "ko", dt.date(2020, 1, 1), dt.date(2023, 12, 31), "Asia/Seoul")
-    request = next(iter(s.search_requests(query)))
-    urls: list[str] = []
-    page = 1
-    while True:
-        out = list(s.parse_search(answer(world, request), query, page))
-        urls += [o.url for o in out if isinstance(o, Request) and o.callback == s.parse_article]
-        nxt = [o for o in out if isinstance(o, Request) and o.callback == s.parse_search]
-        if not nxt:
-            break
-        [request] = nxt
-        page += 1
+    query = WALK
+    done = walk(world, s, s.search_requests(query))
+    for page, request in enumerate(done.searched[1:], 2):
         assert parse_qs(urlsplit(request.url).query)["start"] == [str(1 + 100 * (page - 1))]
         assert request.meta["meiyu_auth"] and b"X-Naver-Client-Secret" not in request.headers
-    assert page == 3  # 203 results: pages 1, 101, 201; the short third page ends it
+    assert len(done.searched) == 3  # 203 results: pages 1, 101, 201; the short third ends it
+    urls = [r.url for r in done.followed]
     assert urls == [a.url for a in world.search("웨이하이", "ko", query.start, query.end)]
 
 
@@ -301,171 +250,107 @@ def test_spider_stops_at_the_1000_cap(world: World, monkeypatch: pytest.MonkeyPa
     base = world.search("웨이하이", language="ko")
     many = [dataclasses.replace(a, slug=f"{a.slug}c{i}") for i in range(6) for a in base]
     big = World(sorted(many, key=lambda a: (a.published, a.slug)))
-    query = Query("a67", "웨이하이", "ko", dt.date(2020, 1, 1), dt.date(2023, 12, 31), "Asia/Seoul")
-    request: Request | None = next(iter(s.search_requests(query)))
-    pages = 0
-    followed = 0
-    while request is not None:
-        pages += 1
-        out = list(s.parse_search(answer(big, request), query, pages))
-        followed += sum(isinstance(o, Request) and o.callback == s.parse_article for o in out)
-        nxt = [o for o in out if isinstance(o, Request) and o.callback == s.parse_search]
-        request = nxt[0] if nxt else None
+    done = walk(big, s, s.search_requests(WALK))
+    pages, followed = len(done.searched), len(done.followed)
     assert pages == 10 and followed == 1000  # the rest of the window is out of the API's reach
-    assert s.crawler.stats.get_value("meiyu/naver_api/capped") == 1
+    assert stat(s, "meiyu/naver_api/capped") == 1
 
 
 # ------------------------------------------------------------------ end to end
 
 
-def _rows(
-    db_url: str,
-) -> tuple[list[tuple[str, dt.datetime | None, str]], list[VolumeProbe], list[CrawlRun]]:
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        mentions = [
-            (r.url, r.published_at, r.query)
-            for r in conn.execute(
-                select(Document.url, Document.published_at, Mention.query)
-                .join(Mention, Mention.document_id == Document.id)
-                .where(Mention.source == SOURCE["name"])
-            )
-        ]
-        probes = list(conn.execute(select(VolumeProbe)).all())
-        runs = list(conn.execute(select(CrawlRun).order_by(CrawlRun.id)).all())
-    engine.dispose()
-    return mentions, probes, runs  # type: ignore[return-value]
-
-
-def test_crawl_stores_every_planted_article(
-    tmp_path: Path, site: FixtureSite, world: World
-) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[SOURCE],
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "naver-api",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    window = Query("a67", "", "ko", dt.date(2020, 1, 1), dt.date(2023, 12, 31), "Asia/Seoul")
-    config = load_config(cfg, env={})
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks of the crawl (test_source_conformance): a67's name forms, each
+    under the 1000 cap; the totals probed; the planted 429s asked again."""
+    config = result.config
     queries = [q for _, q in config.queries_for(config.source("naver-api"))]
     assert queries == QUERIES  # a67's name forms
-    planted = {q: world.search(q, "ko", window.start, window.end) for q in queries}
     # No date filter, a 1000 cap: the whole window fits under it for every query.
     assert all(len(world.search(q, "ko")) < fixture.MAX_RESULTS for q in queries)
-    articles = {a.url: a for found in planted.values() for a in found}
-
-    first = run_meiyu(*args, env=CREDS)
-    assert first.returncode == 0, first.stderr
-    mentions, probes, runs = _rows(db_url)
-    assert {url for url, _, _ in mentions} == set(articles)
-    for q in queries:  # each name form's mentions, query by query
-        assert {url for url, _, query in mentions if query == q} == {a.url for a in planted[q]}
-    stored = {url: published for url, published, _ in mentions}
-    assert all(stored[u] == a.published for u, a in articles.items())  # pubDate's exact time
-    by_month = Counter(p.astimezone(SHANGHAI).strftime("%Y-%m") for p in stored.values() if p)
-    assert by_month == Counter(
-        a.published.astimezone(SHANGHAI).strftime("%Y-%m") for a in articles.values()
-    )
-    assert {(p.query, p.reported_total) for p in probes} == {
+    window = result.window("naver-api")
+    assert {(p.query, p.reported_total) for p in result.probes} == {
         (q, len(world.search(q, "ko"))) for q in queries
     }
-    assert all(p.window_start == window.start and p.window_end == window.end for p in probes)
-    [run] = runs
-    assert run.status == "ok" and not run.errors
-    assert run.stats["downloader/response_status_count/429"] >= 1  # planted on start=101
-    assert sum(v for k, v in run.stats.items() if k.startswith("retry/reason_count/429")) >= 1
+    assert all(p.window_start == window.start and p.window_end == window.end for p in result.probes)
+    [run] = result.runs
     assert run.stats["meiyu/volume_probes"] == len(queries)
     rate_limited = [u for u in site.hits if u.startswith(f"http://{HOST}/") and "start=101" in u]
     assert rate_limited and all(site.hits[u] >= 2 for u in rate_limited)
-    for secret in CREDS.values():
-        assert secret not in first.stdout + first.stderr
-        assert secret not in repr(run)
-
-    second = run_meiyu(*args, env=CREDS)
-    assert second.returncode == 0, second.stderr
-    assert "0 new" in second.stdout
-    again, _, runs = _rows(db_url)
-    assert len({u for u, _, _ in again}) == len(articles)
-    assert all(secret not in repr(r) for r in runs for secret in CREDS.values())
 
 
 @pytest.mark.parametrize("present", [{}, {"NAVER_CLIENT_ID": "test-id"}])
 def test_without_credentials_the_source_is_skipped(
     tmp_path: Path, site: FixtureSite, present: dict[str, str]
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[SOURCE],
-        crawl={"timeout_seconds": 2},
-    )
     before = sum(n for u, n in site.hits.items() if urlsplit(u).hostname == HOST)
     env = {"NAVER_CLIENT_ID": "", "NAVER_CLIENT_SECRET": "", **present}
-    proc = run_meiyu(
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "naver-api",
-        "--since",
-        "2023-01-01",
-        "--until",
-        "2023-12-31",
+    result = crawl(
+        tmp_path,
+        site,
+        [SOURCE],
+        since=dt.date(2023, 1, 1),
+        settings={"timeout_seconds": 2},
         env=env,
+        twice=False,
     )
+    proc = result.first
     assert proc.returncode == 0, proc.stderr
     output = proc.stdout + proc.stderr
     assert "skipped" in output and "NAVER_CLIENT_SECRET" in output
     assert ("NAVER_CLIENT_ID" in output) == (not present)  # only what is missing is named
     assert "test-id" not in output
     assert sum(n for u, n in site.hits.items() if urlsplit(u).hostname == HOST) == before
-    _, _, runs = _rows(db_url)
-    assert all("test-id" not in repr(r) for r in runs)
+    assert all("test-id" not in repr(r) for r in result.runs)
 
 
 def test_wrong_credentials_are_a_clear_failure(tmp_path: Path, site: FixtureSite) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[SOURCE],
-        crawl={"timeout_seconds": 2},
-    )
     env = {"NAVER_CLIENT_ID": "test-id", "NAVER_CLIENT_SECRET": "wrong-secret-123"}
-    proc = run_meiyu(
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "naver-api",
-        "--indicator",
-        "a67",
-        "--since",
-        "2023-01-01",
-        "--until",
-        "2023-12-31",
+    result = crawl(
+        tmp_path,
+        site,
+        [SOURCE],
+        since=dt.date(2023, 1, 1),
+        settings={"timeout_seconds": 2},
         env=env,
+        args=("--indicator", "a67"),
+        twice=False,
     )
+    proc = result.first
     assert proc.returncode == 1
     assert "HTTP 401 (024: NID AUTH Result Invalid" in proc.stderr
     assert "wrong-secret-123" not in proc.stdout + proc.stderr
-    _, _, runs = _rows(db_url)
-    assert runs[-1].status == "partial"
-    assert all("wrong-secret-123" not in repr(r) for r in runs)
+    assert result.runs[-1].status == "partial"
+    assert all("wrong-secret-123" not in repr(r) for r in result.runs)
+
+
+CASE = SourceCase(
+    kind="naver_api",
+    search_url="http://openapi.naver.com/v1/search/news.json",
+    malformed=(
+        b"<html><body><h1>\xff\xfe Welcome</h1></body></html>",
+        b'{"lastBuildDate":"Tue, 30 Mar 2021 23:56:02 +0900","total":3,"items":[{"title"',
+        b"[]",
+        b'{"total": 3}',
+        b"",
+    ),
+    source=SOURCE,
+    env=CREDS,
+    # The first hit of every page from start=101 on answers 429.
+    faults=lambda spider, world: [
+        Fault(
+            "429",
+            api_url({"query": "웨이하이", "display": 100, "start": 101, "sort": "date"}),
+            headers=AUTH,
+        )
+    ],
+    walk=WALK,
+    dates="minute",  # pubDate to the minute
+    pieces=1,  # no date parameters: one query over the window, newest first
+    crawl=CrawlCase(
+        sources=[SOURCE],
+        env=CREDS,
+        secrets=tuple(CREDS.values()),
+        probes=True,
+        check=check_crawl,
+    ),
+)

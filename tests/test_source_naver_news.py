@@ -1,20 +1,14 @@
 """Naver news search HTML: parser on the real captures (two sds-comps layouts) and on the fixture
-pages, the spider's slicing/paging/date precision, and a real `meiyu crawl` against the fixture
-site."""
+pages, the spider's slicing/paging/date precision, and what a real `meiyu crawl` against the
+fixture site must show beyond tests/test_source_conformance.py (this file's CASE): later pages
+asked, every planted fault met and asked again."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
-from scrapy import Request
-from scrapy.http import HtmlResponse
-from scrapy.utils.test import get_crawler
-from sqlalchemy import create_engine, select
 
 from crawlers.dates import parse_date
 from crawlers.items import Mention
@@ -22,20 +16,25 @@ from crawlers.parsers import ParseError
 from crawlers.parsers.naver_news import parse
 from crawlers.query import Query
 from crawlers.spiders.naver_news import NaverNewsSpider, page_timestamp
-from kernel.config import load_config
 from meiyu.demo.fixturesite.corpus import Page, World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
 from meiyu.demo.fixturesite.sources import naver_news as fixture
-from storage.models import CrawlRun, Document, VolumeProbe
-from storage.models import Mention as MentionRow
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    SEOUL,
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    ask,
+    make_spider,
+    walk,
+)
+from tests.helpers_sources import capture as read_capture
 
 CAPTURES = SHARED / "fixtures" / "sources" / "naver-html"
 HOST = "search.naver.com"
 QUERIES = ["웨이하이", "위해시", "威海", "Weihai"]  # a67's name forms, as meiyu.toml defines them
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-SEOUL = ZoneInfo("Asia/Seoul")
 SOURCE: dict[str, object] = {
     "name": "naver-news",
     "kind": "naver_news",
@@ -45,30 +44,19 @@ SOURCE: dict[str, object] = {
     "base_url": "http://search.naver.com",
 }
 SEARCH_URL = "https://search.naver.com/search.naver?where=news&query=x"
+WIDE = Query("a67", "웨이하이", "ko", dt.date(2021, 1, 1), dt.date(2021, 12, 31), "Asia/Seoul")
 
 
 def capture(name: str) -> bytes:
-    path = CAPTURES / name
-    if not path.exists():
-        pytest.skip(f"real capture {path} not present")
-    return path.read_bytes()
+    return read_capture(CAPTURES / name)
+
+
+def search_url(params: dict[str, str]) -> str:
+    return f"http://{HOST}{fixture.PATH}?{urlencode(params)}"
 
 
 def search(world: World, params: dict[str, str], hit: int = 2) -> Page:
-    query = urlencode(params)
-    page = fixture.respond(
-        world,
-        FixtureRequest(
-            url=f"http://{HOST}{fixture.PATH}?{query}",
-            host=HOST,
-            path=fixture.PATH,
-            params=parse_qs(query, keep_blank_values=True),
-            headers={},
-            hit=hit,
-        ),
-    )
-    assert page is not None
-    return page
+    return ask(world, search_url(params), hit=hit, headers={})
 
 
 def params(q: str, since: dt.date, until: dt.date, start: int = 1) -> dict[str, str]:
@@ -179,35 +167,16 @@ def test_fixture_no_result_page(world: World) -> None:
     assert parse(beyond.body, SEARCH_URL).mentions == []
 
 
-def test_fixture_faults_on_first_hit_only(world: World) -> None:
-    antibot = params("웨이하이", dt.date(2021, 6, 1), dt.date(2021, 6, 30))
-    blocked = parse(search(world, antibot, hit=1).body, SEARCH_URL)
-    assert blocked.blocked and blocked.mentions == []
-    assert parse(search(world, antibot, hit=2).body, SEARCH_URL).mentions
-    limited = params("위해시", dt.date(2022, 1, 1), dt.date(2022, 3, 31))
-    first = search(world, limited, hit=1)
-    assert first.status == 429 and first.headers == {"Retry-After": "0"}
-    assert search(world, limited, hit=2).status == 200
-    slow = params("웨이하이", dt.date(2023, 9, 1), dt.date(2023, 9, 30))
-    assert search(world, slow, hit=1).delay > 2  # past the e2e crawl's 2 s timeout
-    assert search(world, slow, hit=2).delay == 0
+ANTIBOT = params("웨이하이", dt.date(2021, 6, 1), dt.date(2021, 6, 30))
+LIMITED = params("위해시", dt.date(2022, 1, 1), dt.date(2022, 3, 31))
+SLOW = params("웨이하이", dt.date(2023, 9, 1), dt.date(2023, 9, 30))
+
+
+def test_faults_sit_on_the_first_pages_of_their_query(world: World) -> None:
+    assert parse(search(world, ANTIBOT, hit=2).body, SEARCH_URL).mentions
     # the faults sit on first pages of their query only
-    assert search(world, {**slow, "start": "11"}, hit=1).delay == 0
-    assert search(world, {**slow, "query": "위해시"}, hit=1).delay == 0
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<html><body><h1>\xff\xfe Welcome</h1><div><p>Not a search page <<<>>></div>",
-        "<html><head><title>네이버</title></head><body><p>검색</p></body></html>".encode(),
-        b'{"items": []}',
-        b"",
-    ],
-)
-def test_malformed_is_parse_error(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, SEARCH_URL)
+    assert search(world, {**SLOW, "start": "11"}, hit=1).delay == 0
+    assert search(world, {**SLOW, "query": "위해시"}, hit=1).delay == 0
 
 
 def test_not_the_news_tab_is_parse_error(world: World) -> None:
@@ -219,18 +188,11 @@ def test_not_the_news_tab_is_parse_error(world: World) -> None:
         parse(page.body, SEARCH_URL)
 
 
-def test_antibot_page_is_blocked() -> None:
-    result = parse(fixture.ANTIBOT_PAGE.encode(), SEARCH_URL)
-    assert result.blocked is not None and "비정상적인" in result.blocked
-
-
 # ------------------------------------------------------------------ spider logic
 
 
 def spider(**source: object) -> NaverNewsSpider:
-    made = NaverNewsSpider.from_crawler(
-        get_crawler(NaverNewsSpider), source={**SOURCE, **source}, queries=[]
-    )
+    made = make_spider(SOURCE, **source)
     assert isinstance(made, NaverNewsSpider)
     return made
 
@@ -251,25 +213,15 @@ def test_spider_slices_the_window_and_pages_on_full_pages(world: World) -> None:
         "/search.naver"
     )
 
-    wide = Query("a67", "웨이하이", "ko", dt.date(2021, 1, 1), dt.date(2021, 12, 31), "Asia/Seoul")
+    wide = WIDE
     s = spider(slice_days=366)
     [one] = list(s.search_requests(wide))
-    request: Request | None = one
-    follow: list[str] = []
-    pages = 0
-    while request is not None:
-        pages += 1
-        flat = {k: v[0] for k, v in _params(request.url).items()}
-        response = HtmlResponse(request.url, body=search(world, flat).body, request=request)
-        out = list(s.parse_search(response, wide, pages))
-        follow += [o.url for o in out if isinstance(o, Request) and o.callback == s.parse_article]
-        nxt = [o for o in out if isinstance(o, Request) and o.callback == s.parse_search]
-        if nxt:
-            assert _params(nxt[0].url)["start"] == [str(1 + 10 * pages)]
-        request = nxt[0] if nxt else None
+    done = walk(world, s, [one])
+    for page, request in enumerate(done.searched[1:], 2):
+        assert _params(request.url)["start"] == [str(1 + 10 * (page - 1))]
     planted = world.search("웨이하이", "ko", wide.start, wide.end)
-    assert follow == [a.url for a in planted]
-    assert pages == len(planted) // 10 + 1  # the last, short (or empty) page ends it
+    assert [r.url for r in done.followed] == [a.url for a in planted]
+    assert len(done.searched) == len(planted) // 10 + 1  # the last, short (or empty) page ends it
 
 
 def _params(url: str) -> dict[str, list[str]]:
@@ -302,83 +254,18 @@ def test_page_timestamp_refines_a_shown_day() -> None:
 # ------------------------------------------------------------------ end to end
 
 
-def _rows(db_url: str) -> tuple[list[tuple[str, dt.datetime | None, str]], int, list[CrawlRun]]:
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        mentions = [
-            (r.url, r.published_at, r.query)
-            for r in conn.execute(
-                select(Document.url, Document.published_at, MentionRow.query)
-                .join(MentionRow, MentionRow.document_id == Document.id)
-                .where(MentionRow.source == SOURCE["name"])
-            )
-        ]
-        probes = len(conn.execute(select(VolumeProbe.id)).all())
-        runs = list(conn.execute(select(CrawlRun).order_by(CrawlRun.id)).all())
-    engine.dispose()
-    return mentions, probes, runs  # type: ignore[return-value]
-
-
-def test_crawl_stores_every_planted_article(
-    tmp_path: Path, site: FixtureSite, world: World
-) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    # Quarter slices (not the default month) so that slices hold more than one page of ten.
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[{**SOURCE, "slice_days": 92}],
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "naver-news",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    window = Query("a67", "", "ko", dt.date(2020, 1, 1), dt.date(2023, 12, 31), "Asia/Seoul")
-    config = load_config(cfg, env={})
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks (test_source_conformance): a67's name forms over sixteen
+    quarters, later pages asked, each planted fault met and asked again."""
+    config = result.config
     queries = [q for _, q in config.queries_for(config.source("naver-news"))]
     assert queries == QUERIES  # a67's name forms
-    planted = {q: world.search(q, "ko", window.start, window.end) for q in queries}
-    articles = {a.url: a for found in planted.values() for a in found}
+    window = result.window("naver-news")
+    articles = {a.url for found in result.planted(world, "naver-news").values() for a in found}
     pages = [q.start for q in window.slices(92)]
     assert len(articles) > 200 and len(pages) == 16
-
-    first = run_meiyu(*args)
-    assert first.returncode == 0, first.stderr
-    mentions, probes, runs = _rows(db_url)
-    assert {url for url, _, _ in mentions} == set(articles)
-    for q in queries:
-        assert {url for url, _, query in mentions if query == q} == {a.url for a in planted[q]}
-    stored = {url: published for url, published, _ in mentions}
-    # the day shown by Naver, refined to the article page's own timestamp
-    assert all(stored[u] == a.published for u, a in articles.items())
-    by_month = Counter(p.astimezone(SHANGHAI).strftime("%Y-%m") for p in stored.values() if p)
-    assert by_month == Counter(
-        a.published.astimezone(SHANGHAI).strftime("%Y-%m") for a in articles.values()
-    )
-    assert probes == 0  # Naver's HTML shows no total
-    [run] = runs
-    assert run.status == "ok" and not run.errors
+    [run] = result.runs
     stats = run.stats
-    assert stats["meiyu/antibot"] >= 1
-    assert stats["downloader/response_status_count/429"] >= 1
-    assert (
-        sum(
-            v
-            for k, v in stats.items()
-            if k.startswith("downloader/exception_type_count/") and "TimeoutError" in k
-        )
-        >= 1
-    )
-    assert stats["retry/count"] >= 2  # the 429 and the timeout
     assert stats["meiyu/search_pages"] > len(pages) * len(queries)  # later pages were asked
     naver = [u for u in site.hits if urlsplit(u).hostname == HOST]
     assert any("start=11" in u for u in naver)
@@ -390,12 +277,6 @@ def test_crawl_stores_every_planted_article(
         met = [u for u in naver if _met(u, fault_query, day)]
         assert met and all(site.hits[u] >= 2 for u in met), (fault_query, day)
 
-    second = run_meiyu(*args)
-    assert second.returncode == 0, second.stderr
-    assert "0 new" in second.stdout
-    again, _, _ = _rows(db_url)
-    assert len({u for u, _, _ in again}) == len(articles)
-
 
 def _met(url: str, query: str, day: dt.date) -> bool:
     p = _params(url)
@@ -404,3 +285,30 @@ def _met(url: str, query: str, day: dt.date) -> bool:
     since = dt.datetime.strptime(p["ds"][0], "%Y.%m.%d").date()
     until = dt.datetime.strptime(p["de"][0], "%Y.%m.%d").date()
     return since <= day <= until
+
+
+CASE = SourceCase(
+    kind="naver_news",
+    search_url=SEARCH_URL,
+    malformed=(
+        b"<html><body><h1>\xff\xfe Welcome</h1><div><p>Not a search page <<<>>></div>",
+        "<html><head><title>네이버</title></head><body><p>검색</p></body></html>".encode(),
+        b'{"items": []}',
+        b"",
+    ),
+    source=SOURCE,
+    faults=lambda spider, world: [
+        Fault("blocked", search_url(ANTIBOT)),
+        Fault("429", search_url(LIMITED)),
+        Fault("slow", search_url(SLOW)),
+    ],
+    blocked=fixture.ANTIBOT_PAGE.encode(),
+    says="비정상적인",
+    # A year in one slice, paged by start=1, 11, 21, … while pages come back full.
+    walk=WIDE,
+    walk_source={"slice_days": 366},
+    dates="day",  # Naver shows the day ("2021.05.01.")
+    outlet=lambda a: a.outlet.name,
+    # Quarter slices (not the default month) so that slices hold more than one page of ten.
+    crawl=CrawlCase(sources=[{**SOURCE, "slice_days": 92}], check=check_crawl),
+)

@@ -1,33 +1,38 @@
 """Sogou WeChat search: the parser on the real capture and on the fixture pages, the antispider
-CAPTCHA, the 10-page reach and window halving, the optional cookie, and one real
-`meiyu crawl` against the fixture site."""
+CAPTCHA, the 10-page reach and window halving, the optional cookie, and what one real
+`meiyu crawl` against the fixture site must show beyond tests/test_source_conformance.py (this
+file's CASE): no Sogou URL stored, the CAPTCHA met, the cookie never logged."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import Counter
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 from scrapy import Request
 from scrapy.http import HtmlResponse
-from sqlalchemy import create_engine, text
 
 from crawlers.items import Mention, SearchPage
 from crawlers.middlewares import AuthHeadersMiddleware
-from crawlers.parsers import ParseError
 from crawlers.parsers.sogou_weixin import parse
 from crawlers.query import Query
 from crawlers.spiders.sogou_weixin import COOKIE_ENV, SogouWeixinSpider
-from meiyu.demo.fixturesite.corpus import Page, World
+from meiyu.demo.fixturesite.corpus import World
 from meiyu.demo.fixturesite.server import FixtureSite
-from meiyu.demo.fixturesite.sources import FixtureRequest
 from meiyu.demo.fixturesite.sources import sogou_weixin as responder
-from tests.conftest import SHARED, run_meiyu, write_config
+from tests.conftest import SHARED
+from tests.helpers_sources import (
+    WINDOW,
+    CrawlCase,
+    CrawlResult,
+    Fault,
+    SourceCase,
+    make_spider,
+    search_query,
+    stat,
+)
+from tests.helpers_sources import ask as _ask
 
 CAPTURE = (
     SHARED
@@ -37,9 +42,6 @@ CAPTURE = (
     / "sogou_weixin_search_type2_2026-09-05_EXCERPT.html"
 )
 BASE = "http://weixin.sogou.com"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.UTC
-WINDOW = (dt.date(2020, 1, 1), dt.date(2023, 12, 31))
 QUERIES = {"a29": "威海 海鲜", "a68": "刘公岛 海洋文化"}
 SOURCE: dict[str, object] = {
     "name": "sogou",
@@ -51,29 +53,14 @@ SOURCE: dict[str, object] = {
 }
 
 
-class _Stats:
-    def __init__(self) -> None:
-        self.values: Counter[str] = Counter()
-
-    def inc_value(self, key: str, count: int = 1, start: int = 0) -> None:
-        self.values[key] += count
-
-
 def _spider(**extra: object) -> SogouWeixinSpider:
-    spider = SogouWeixinSpider(source={**SOURCE, "slice_days": 31, "max_pages": 10, **extra})
-    spider.crawler = type("Crawler", (), {"stats": _Stats()})()
+    spider = make_spider(SOURCE, **{"slice_days": 31, "max_pages": 10, **extra})
+    assert isinstance(spider, SogouWeixinSpider)
     return spider
 
 
 def _query(text_: str, since: dt.date = WINDOW[0], until: dt.date = WINDOW[1]) -> Query:
-    return Query("a29", text_, "zh", since, until, "Asia/Shanghai")
-
-
-def _ask(world: World, url: str, hit: int = 2) -> Page:
-    url = url.replace(" ", "%20")
-    page = responder.respond(world, FixtureRequest.from_url(url, hit=hit))
-    assert page is not None
-    return page
+    return search_query(text_, "zh", since, until, indicator="a29")
 
 
 def _all_pages(world: World, spider: SogouWeixinSpider, query: Query) -> list[Mention]:
@@ -111,24 +98,8 @@ def test_real_capture() -> None:
     assert m.published == "2023-01-07T09:46:55+00:00"  # timeConvert('1673084815')
 
 
-def test_antispider_page_is_blocked() -> None:
-    body = responder.ANTISPIDER_PAGE.encode()
-    assert parse(body, f"{BASE}/weixin?type=2&query=x").blocked
+def test_the_antispider_address_is_blocked_whatever_it_shows() -> None:
     assert parse(b"<html></html>", f"{BASE}/antispider/?from=%2Fweixin").blocked
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b'{"list": []}',
-        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-        b'<?xml version="1.0"?><rss><channel><title>weixin</title></channel></rss>',
-    ],
-)
-def test_malformed_answers_raise(body: bytes) -> None:
-    with pytest.raises(ParseError):
-        parse(body, f"{BASE}/weixin?type=2&query=x")
 
 
 # ------------------------------------------------------------------ the fixture pages
@@ -148,8 +119,6 @@ def test_spider_asks_with_the_date_filter(monkeypatch: pytest.MonkeyPatch) -> No
         "et": "2023-05-31",
         "page": "2",
     }
-    requests = list(spider.search_requests(_query("威海 海鲜")))
-    assert len(requests) == 48 and all(b"Cookie" not in r.headers for r in requests)
     assert spider.auth_headers() == {}
 
 
@@ -222,22 +191,18 @@ def test_ten_pages_at_most_and_the_spider_halves(world: World) -> None:
             pending += [r.cb_kwargs["query"] for r in spider.split(piece)]
             continue
         found += [m.url for m in _all_pages(world, spider, piece)]
-    assert spider.crawler.stats.values["meiyu/slices_split"] >= 2
+    assert stat(spider, "meiyu/slices_split") >= 2
     assert len(found) == len(set(found)) == len(want)
 
 
-def test_fixture_faults(world: World) -> None:
-    spider = _spider()
-    url = spider.page_url(_query("威海 海鲜", dt.date(2022, 3, 1), dt.date(2022, 3, 31)), 1)
-    trap = _ask(world, url, hit=1)
-    assert trap.status == 302 and "/antispider/?from=%2Fweixin%3F" in trap.headers["Location"]
-    captcha = _ask(world, trap.headers["Location"])
-    assert parse(captcha.body, trap.headers["Location"]).blocked
-    assert _ask(world, url, hit=2).status == 200
-    url = spider.page_url(_query("刘公岛 海洋文化", dt.date(2021, 8, 1), dt.date(2021, 8, 31)), 1)
-    throttled = _ask(world, url, hit=1)
-    assert throttled.status == 429 and throttled.headers["Retry-After"] == "0"
-    assert _ask(world, url, hit=2).status == 200
+def faults(spider: SogouWeixinSpider, world: World) -> list[Fault]:
+    """A burst is sent to the antispider CAPTCHA (a redirect); another one gets a 429."""
+    trapped = _query("威海 海鲜", dt.date(2022, 3, 1), dt.date(2022, 3, 31))
+    limited = _query("刘公岛 海洋文化", dt.date(2021, 8, 1), dt.date(2021, 8, 31))
+    return [
+        Fault("redirect", spider.page_url(trapped, 1), says="/antispider/?from=%2Fweixin%3F"),
+        Fault("429", spider.page_url(limited, 1)),
+    ]
 
 
 def test_captcha_after_redirect_asks_the_search_page_again(world: World) -> None:
@@ -255,82 +220,51 @@ def test_captcha_after_redirect_asks_the_search_page_again(world: World) -> None
     assert len(out) == 1 and isinstance(out[0], Request)
     assert out[0].url == url and out[0].dont_filter
     assert "redirect_urls" not in out[0].meta and out[0].meta["meiyu_blocked_tries"] == 1
-    assert spider.crawler.stats.values["meiyu/antibot"] == 1
+    assert stat(spider, "meiyu/antibot") == 1
 
 
 # ------------------------------------------------------------------ end to end
 
+SECRET = "SNUID=do-not-log-me"
 
-def test_crawl_end_to_end(tmp_path: Path, site: FixtureSite, world: World) -> None:
-    db_url = f"sqlite:///{tmp_path / 'meiyu.db'}"
-    # Quarters of three pages: busy quarters are halved until every piece fits.
-    source = {**SOURCE, "slice_days": 92, "max_pages": 3}
-    cfg = write_config(
-        tmp_path / "meiyu.toml",
-        db_url=db_url,
-        proxy=site.proxy_url,
-        search=[source],
-        crawl={"timeout_seconds": 2, "retry_times": 3, "concurrent_requests": 16},
-    )
-    planted = {
-        q: {a.url for a in world.search(q, "zh", _query(q).start, _query(q).end)}
-        for q in QUERIES.values()
-    }
-    want = set().union(*planted.values())
-    args = (
-        "--config",
-        str(cfg),
-        "crawl",
-        "--source",
-        "sogou",
-        "--since",
-        "2020-01-01",
-        "--until",
-        "2023-12-31",
-    )
-    secret = "SNUID=do-not-log-me"
-    first = run_meiyu(*args, env={COOKIE_ENV: secret})
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "do-not-log-me" not in first.stdout + first.stderr
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT m.indicator, m.query, d.url, d.published_at, d.title, d.outlet "
-                "FROM mentions m JOIN documents d ON d.id = m.document_id WHERE m.source = 'sogou'"
-            )
-        ).all()
-        urls = conn.execute(text("SELECT url FROM documents")).scalars().all()
-        probes = conn.execute(text("SELECT count(*) FROM volume_probes")).scalar_one()
-        stats = conn.execute(text("SELECT stats FROM crawl_runs")).scalar_one()
-    engine.dispose()
-    got = {r.url for r in rows}
-    assert got == want, (sorted(want - got)[:5], sorted(got - want)[:5])  # nothing lost
-    assert not [u for u in urls if "sogou.com" in u]  # articles' URLs, not Sogou's /link
-    assert all(r.url in planted[r.query] and QUERIES[r.indicator] == r.query for r in rows)
 
-    def month(moment: dt.datetime) -> str:
-        return moment.astimezone(SHANGHAI).strftime("%Y-%m")
-
+def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
+    """After the shared checks (test_source_conformance): articles' URLs only, the publishers'
+    names as outlets, the CAPTCHA met and busy quarters halved."""
+    assert not [u for u in result.documents if "sogou.com" in u]  # not Sogou's /link
     by_url = world.by_url()
-    stored = {r.url: r for r in rows}
-    assert Counter(
-        month(dt.datetime.fromisoformat(str(r.published_at)).replace(tzinfo=UTC))
-        for r in stored.values()
-    ) == Counter(month(by_url[u].published) for u in want)
-    assert all(r.title == by_url[r.url].title for r in rows)
-    assert all(r.outlet == by_url[r.url].outlet.name for r in rows)
-    assert probes == 0  # no totals read from Sogou
-
-    if isinstance(stats, str):
-        stats = json.loads(stats)
-    assert stats["meiyu/antibot"] >= 1 and stats.get("meiyu/antibot_failures", 0) == 0
-    assert stats["downloader/response_status_count/429"] >= 1
-    assert stats["retry/count"] >= 1
-    assert stats["meiyu/slices_split"] >= 1
-    assert stats.get("meiyu/parse_errors", 0) == 0
+    assert all(r.outlet == by_url[r.url].outlet.name for r in result.mentions)
+    assert all(QUERIES[r.indicator] == r.query for r in result.mentions)
+    assert result.stats["meiyu/slices_split"] >= 1
     assert any("/antispider/" in u for u in site.hits)
 
-    second = run_meiyu(*args)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "0 new" in second.stdout
+
+CASE = SourceCase(
+    kind="sogou_weixin",
+    search_url=f"{BASE}/weixin?type=2&query=x",
+    malformed=(
+        b"",
+        b'{"list": []}',
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        b'<?xml version="1.0"?><rss><channel><title>weixin</title></channel></rss>',
+    ),
+    source=SOURCE,
+    env={COOKIE_ENV: "SUID=demo; SNUID=demo2"},
+    faults=faults,
+    blocked=responder.ANTISPIDER_PAGE.encode(),
+    # Quarters of three pages: busy quarters are halved until every piece fits.
+    walk=_query("威海 海鲜"),
+    walk_source={"slice_days": 92, "max_pages": 3},
+    walk_splits=True,
+    outlet=lambda a: a.outlet.name,
+    crawl=CrawlCase(
+        sources=[{**SOURCE, "slice_days": 92, "max_pages": 3}],
+        env={COOKIE_ENV: SECRET},
+        secrets=("do-not-log-me",),
+        # KNOWN GAP: an article both queries find is stored, but under one query only: its
+        # second /link hop (the link carries the query) redirects to an article URL already
+        # fetched, which Scrapy's duplicate filter drops, and that query's mention with it.
+        each_query=False,
+        check=check_crawl,
+    ),
+)

@@ -16,7 +16,7 @@ momentary block: the search page itself is asked again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -36,24 +36,15 @@ HEADERS = {
 }
 
 
-def split_query(query: Query) -> tuple[Query, Query] | None:
-    """The slice's days in two halves, older first; None for a single day."""
-    halves = query.halves()
-    return None if halves is None else (halves[1], halves[0])
-
-
 class BaiduNewsSpider(SearchSpider):
     name = "baidu_news"
     parser = staticmethod(parse)
-    default_base_url = "https://www.baidu.com"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._splits: list[Query] = []  # slices found too big while parsing the current page
+    split_stat = "meiyu/baidu_splits"
+    capped_stat = "meiyu/baidu_truncated"
 
     @property
-    def slice_days(self) -> int:
-        return int(self.source.get("slice_days", 31))
+    def split_reason(self) -> str:
+        return f"fills all {self.last_page} pages"
 
     def page_url(self, query: Query, page: int) -> str:
         start = int(query.start.timestamp())
@@ -71,10 +62,6 @@ class BaiduNewsSpider(SearchSpider):
         }
         return f"{self.base_url}/s?{urlencode(params, quote_via=quote)}"
 
-    def search_requests(self, query: Query) -> Iterable[Request]:
-        for piece in query.slices(self.slice_days):
-            yield self.page_request(piece, 1)
-
     def page_request(self, query: Query, page: int) -> Request:
         return self.search_request(self.page_url(query, page), query, page, headers=HEADERS)
 
@@ -89,28 +76,9 @@ class BaiduNewsSpider(SearchSpider):
             # the search page itself, not the captcha, is asked again.
             response = response.replace(url=origin, request=response.request.replace(url=origin))
         yield from super().parse_search(response, query, page)
-        while self._splits:
-            piece = self._splits.pop()
-            yield self.page_request(piece, 1)
 
     def next_page(
         self, response: Response, query: Query, page: int, result: SearchPage
     ) -> Request | None:
-        if len(result.mentions) < PAGE_SIZE:
-            return None
-        if page < self.max_pages:
-            return self.page_request(query, page + 1)
-        halves = split_query(query)
-        if halves is None:
-            self.crawler.stats.inc_value("meiyu/baidu_truncated")
-            self.logger.warning(
-                "%s: %s on %s fills all %d pages; later results not reached",
-                self.name,
-                query.text,
-                query.since,
-                self.max_pages,
-            )
-            return None
-        self.crawler.stats.inc_value("meiyu/baidu_splits")
-        self._splits.extend(halves)
-        return None
+        # A full page asks the next; a slice still full at its last page is halved.
+        return self.page_or_split(response, query, page, len(result.mentions) >= PAGE_SIZE)

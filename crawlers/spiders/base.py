@@ -30,11 +30,15 @@ from crawlers.encoding import decode
 from crawlers.items import ArticleItem, KnownMention, Mention, SearchPage, VolumeProbeItem
 from crawlers.parsers import ParseError
 from crawlers.query import Query
+from kernel.sources import SOURCE_KINDS
 
 log = logging.getLogger(__name__)
 
 # How often an anti-bot/CAPTCHA answer is asked again before the page counts as failed.
 BLOCKED_RETRIES = 2
+
+# response.meta flag set by next_page: the page's slice is to be halved (SearchSpider.split).
+SPLIT_FLAG = "meiyu_split"
 
 # Article pages larger than this keep the entry's summary instead of going to the extractor:
 # trafilatura spends about half a second and twelve times the page in memory per MB, and no
@@ -144,6 +148,10 @@ def extract_article(
 class ArticleSpider(Spider):
     """Base: follows entries to article pages; keeps failures and warnings for the run record."""
 
+    # Entries link to the engine's redirect (news.google.com, Sogou's /link, v.daum.net):
+    # an article page that fails is stored with the URL the redirect led to as its link too.
+    links_redirect: ClassVar[bool] = False
+
     def __init__(
         self,
         source: dict[str, Any] | None = None,
@@ -235,6 +243,12 @@ class ArticleSpider(Spider):
     def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
         request = failure.request  # type: ignore[attr-defined]
         entry = request.cb_kwargs["entry"]
+        if self.links_redirect:
+            # Keep where the link led (the publisher's page), never the engine's hop.
+            response = getattr(failure.value, "response", None)
+            final = response.url if response is not None else request.url
+            if final != entry["link"]:
+                entry = {**entry, "link": final}
         self._warn(f"article {request.url} failed ({self._why(failure)}), kept the summary")
         # request.url is where redirects led (a publisher's page, not a news.google.com or
         # sogou.com hop), which is the better identity for the stored item.
@@ -280,15 +294,24 @@ class ArticleSpider(Spider):
 class SearchSpider(ArticleSpider):
     """Base of the query-driven sources: each indicator query, over a window, page by page.
 
-    A subclass sets `name`, `parser` (a crawlers.parsers module's `parse`), optionally
-    `requires_env` (credentials), and implements `search_requests` (the first request(s) of a
-    query, slicing the window where the engine caps results) and, where the engine's paging is
-    computed rather than linked, `next_page`.
+    A subclass sets `name` (its kind in kernel.sources, which also gives the engine's default
+    address), `parser` (a crawlers.parsers module's `parse`), optionally `requires_env`
+    (credentials), and implements `page_request(query, page)`.
+
+    By default the window is cut into `slice_days` pieces, each asked from its first page
+    (`search_requests`), and a page is followed by the next-page link the parser found
+    (`next_page`). Engines whose paging is computed override `next_page`, most with
+    `page_or_split`: the next page while there are more results, or, at the last page the
+    engine shows (`last_page`), the slice halved (`split_instead`): its halves are asked after
+    the page's hits, so a busy window loses nothing.
     """
 
     parser: staticmethod[[bytes, str], SearchPage]
     requires_env: ClassVar[tuple[str, ...]] = ()
-    default_base_url: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""  # "": the kind's real address (kernel.sources)
+    # Stats counted when a slice is halved, and when a single day still has more than shown.
+    split_stat: ClassVar[str] = "meiyu/slices_split"
+    capped_stat: ClassVar[str] = "meiyu/capped_windows"
 
     def __init__(
         self,
@@ -301,11 +324,27 @@ class SearchSpider(ArticleSpider):
 
     @property
     def base_url(self) -> str:
-        return (self.source.get("base_url") or self.default_base_url).rstrip("/")
+        kind = SOURCE_KINDS.get(self.name)
+        default = self.default_base_url or (kind.base_url if kind else None) or ""
+        return (self.source.get("base_url") or default).rstrip("/")
 
     @property
     def max_pages(self) -> int:
         return int(self.source.get("max_pages", 10))
+
+    @property
+    def slice_days(self) -> int:
+        return int(self.source.get("slice_days") or 31)
+
+    @property
+    def last_page(self) -> int:
+        """The last result page of a slice that is asked; a slice with more is halved."""
+        return self.max_pages
+
+    @property
+    def split_reason(self) -> str:
+        """Why a slice is halved, for the log line of a single day that cannot be."""
+        return f"has more than {self.last_page} pages"
 
     def credentials(self) -> dict[str, str]:
         """Secrets from the environment only; never logged, never stored."""
@@ -326,6 +365,12 @@ class SearchSpider(ArticleSpider):
                 yield request
 
     def search_requests(self, query: Query) -> Iterable[Request]:
+        """The first page of each `slice_days` piece of the query's window, newest first."""
+        for piece in query.slices(self.slice_days):
+            yield self.page_request(piece, 1)
+
+    def page_request(self, query: Query, page: int) -> Request:
+        """The request of the query's `page`th result page (1: the first)."""
         raise NotImplementedError
 
     def search_request(
@@ -390,18 +435,42 @@ class SearchSpider(ArticleSpider):
         nxt = self.next_page(response, query, page, result)
         if nxt is not None and page < self.max_pages:
             yield nxt
+        if response.meta.pop(SPLIT_FLAG, False):
+            yield from self.split(query)
+
+    def page_or_split(
+        self, response: Response, query: Query, page: int, more: bool
+    ) -> Request | None:
+        """For next_page: the next page while there are `more` results; at the last page
+        shown, None, and the slice is halved once this page's hits are out."""
+        if not more:
+            return None
+        if page >= self.last_page:
+            self.split_instead(response)
+            return None
+        return self.page_request(query, page + 1)
+
+    def split_instead(self, response: Response) -> None:
+        """For next_page: this page's slice holds more than the engine shows; ask its halves."""
+        response.meta[SPLIT_FLAG] = True
+
+    def split(self, query: Query) -> Iterator[Request]:
+        """The first pages of the query's halves (none for a single day: logged, counted)."""
+        for half in self.split_window(query, self.split_reason):
+            yield self.page_request(half, 1)
 
     def split_window(self, query: Query, why: str) -> tuple[Query, ...]:
-        """For engines that cap results per window: the two halves to ask instead, or, for a
-        single day that is still capped, nothing (logged and counted, not silently lost)."""
+        """For engines that cap results per window: the two halves to ask instead, newer
+        first, or, for a single day that is still capped, nothing (logged and counted, not
+        silently lost)."""
         halves = query.halves()
         if halves is None:
-            self.crawler.stats.inc_value("meiyu/capped_windows")
+            self.crawler.stats.inc_value(self.capped_stat)
             self.logger.warning(
                 "%s: %r on %s %s; the rest is out of reach", self.name, query.text, query.since, why
             )
             return ()
-        self.crawler.stats.inc_value("meiyu/slices_split")
+        self.crawler.stats.inc_value(self.split_stat)
         return halves
 
     def keep(self, mention: Mention, query: Query) -> bool:

@@ -13,30 +13,21 @@ again, so a busy window loses nothing. Results link Daum's own article pages
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from typing import Any
 from urllib.parse import urlencode
 
 from scrapy import Request
 from scrapy.http import Response
-from twisted.python.failure import Failure
 
-from crawlers.items import ArticleItem, SearchPage
+from crawlers.items import SearchPage
 from crawlers.parsers.daum_news import KST, parse
 from crawlers.query import Query
 from crawlers.spiders.base import SearchSpider
-
-SPLIT_FLAG = "meiyu_split"
 
 
 class DaumNewsSpider(SearchSpider):
     name = "daum_news"
     parser = staticmethod(parse)
-    default_base_url = "https://search.daum.net"
-
-    @property
-    def slice_days(self) -> int:
-        return int(self.source.get("slice_days") or 31)
+    links_redirect = True  # v.daum.net/v/… leads to the article: keep the article's URL
 
     def page_url(self, query: Query, page: int) -> str:
         start = query.start.astimezone(KST)
@@ -52,35 +43,12 @@ class DaumNewsSpider(SearchSpider):
         }
         return f"{self.base_url}/search?{urlencode(params)}"
 
-    def search_requests(self, query: Query) -> Iterable[Request]:
-        for piece in query.slices(self.slice_days):
-            yield self.search_request(self.page_url(piece, 1), piece, 1)
+    def page_request(self, query: Query, page: int) -> Request:
+        return self.search_request(self.page_url(query, page), query, page)
 
     def next_page(
         self, response: Response, query: Query, page: int, result: SearchPage
     ) -> Request | None:
-        if not result.mentions or result.next_url is None:
-            return None
-        if page >= self.max_pages:
-            response.meta[SPLIT_FLAG] = True  # more than max_pages: ask for halves instead
-            return None
-        return self.search_request(self.page_url(query, page + 1), query, page + 1)
-
-    def parse_search(self, response: Response, query: Query, page: int) -> Iterator[Any]:
-        yield from super().parse_search(response, query, page)
-        if response.meta.pop(SPLIT_FLAG, False):
-            yield from self.split(query)
-
-    def split(self, query: Query) -> Iterator[Request]:
-        for half in self.split_window(query, f"has more than {self.max_pages} pages"):
-            yield self.search_request(self.page_url(half, 1), half, 1)
-
-    def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
-        """Keep the article's own URL (after Daum's redirect), not the v.daum.net link."""
-        response = getattr(failure.value, "response", None)
-        request = failure.request  # type: ignore[attr-defined]
-        final = response.url if response is not None else request.url
-        entry = request.cb_kwargs["entry"]
-        if final != entry["link"]:
-            request.cb_kwargs["entry"] = {**entry, "link": final}
-        yield from super().article_failed(failure)
+        # Paged while the page links a next one; more than max_pages: the slice is halved.
+        more = bool(result.mentions) and result.next_url is not None
+        return self.page_or_split(response, query, page, more)

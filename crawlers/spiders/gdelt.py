@@ -68,16 +68,13 @@ def split_window(
 class GdeltSpider(SearchSpider):
     name = "gdelt"
     parser = staticmethod(parse)
-    default_base_url = "https://api.gdeltproject.org"
+    split_stat = "meiyu/gdelt_splits"
+    capped_stat = "meiyu/gdelt_capped"
     # One request at a time to the API (GDELT throttles bursts), whatever the crawl's
     # per-domain concurrency; article pages are unaffected.
     custom_settings: dict[str, Any] | None = {
         "DOWNLOAD_SLOTS": {"api.gdeltproject.org": {"concurrency": 1}}
     }
-
-    @property
-    def slice_days(self) -> int:
-        return int(self.source.get("slice_days", 31))
 
     def api_url(self, query: Query, mode: str, start: dt.datetime, end: dt.datetime) -> str:
         lang = SOURCELANG.get(query.language, query.language)
@@ -124,7 +121,7 @@ class GdeltSpider(SearchSpider):
             start, end = (dt.datetime.fromisoformat(t) for t in window)
             halves = split_window(start, end)
             if halves is not None:
-                self.crawler.stats.inc_value("meiyu/gdelt_splits")
+                self.crawler.stats.inc_value(self.split_stat)
                 self.logger.info(
                     "%s: %d records (the cap) for %s..%s, splitting",
                     self.name,
@@ -135,7 +132,7 @@ class GdeltSpider(SearchSpider):
                 for a, b in halves:
                     yield self.window_request(query, a, b)
                 return
-            self.crawler.stats.inc_value("meiyu/gdelt_capped")
+            self.crawler.stats.inc_value(self.capped_stat)
             self.logger.warning(
                 "%s %s: still %d records in %s, some may be missing",
                 self.name,

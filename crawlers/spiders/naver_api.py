@@ -41,14 +41,13 @@ MAX_RESULTS = 1000  # the API never pages beyond the 1000th result of a query
 class NaverApiSpider(SearchSpider):
     name = "naver_api"
     parser = staticmethod(parse)
-    default_base_url = "https://openapi.naver.com"
     requires_env = ("NAVER_CLIENT_ID", "NAVER_CLIENT_SECRET")
 
     def api_url(self, query: Query, start: int) -> str:
         params = {"query": query.text, "display": DISPLAY, "start": start, "sort": "date"}
         return f"{self.base_url}/v1/search/news.json?{urlencode(params)}"
 
-    def api_request(self, query: Query, page: int) -> Request:
+    def page_request(self, query: Query, page: int) -> Request:
         return self.search_request(
             self.api_url(query, 1 + DISPLAY * (page - 1)),
             query,
@@ -66,7 +65,7 @@ class NaverApiSpider(SearchSpider):
 
     def search_requests(self, query: Query) -> Iterable[Request]:
         # No date parameters: newest first, the base's keep() drops hits outside the window.
-        yield self.api_request(query, 1)
+        yield self.page_request(query, 1)
 
     def next_page(
         self, response: Response, query: Query, page: int, result: SearchPage
@@ -95,7 +94,7 @@ class NaverApiSpider(SearchSpider):
                 oldest.isoformat() if oldest else "?",
             )
             return None
-        return self.api_request(query, page + 1)
+        return self.page_request(query, page + 1)
 
     @staticmethod
     def _oldest(result: SearchPage, query: Query) -> dt.datetime | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -59,11 +59,6 @@ _PAGE_TIMESTAMPS = (
 class NaverNewsSpider(SearchSpider):
     name = "naver_news"
     parser = staticmethod(parse)
-    default_base_url = "https://search.naver.com"
-
-    @property
-    def slice_days(self) -> int:
-        return int(self.source.get("slice_days", 31))
 
     def page_url(self, query: Query, start: int) -> str:
         params = {
@@ -77,16 +72,16 @@ class NaverNewsSpider(SearchSpider):
         }
         return f"{self.base_url}/search.naver?{urlencode(params)}"
 
-    def search_requests(self, query: Query) -> Iterable[Request]:
-        for piece in query.slices(self.slice_days):
-            yield self.search_request(self.page_url(piece, 1), piece, 1)
+    def page_request(self, query: Query, page: int) -> Request:
+        return self.search_request(self.page_url(query, 1 + PAGE_SIZE * (page - 1)), query, page)
 
     def next_page(
         self, response: Response, query: Query, page: int, result: SearchPage
     ) -> Request | None:
+        # A full page asks the next (up to max_pages per slice: no halving, no total shown).
         if len(result.mentions) < PAGE_SIZE:
             return None
-        return self.search_request(self.page_url(query, 1 + PAGE_SIZE * page), query, page + 1)
+        return self.page_request(query, page + 1)
 
     def parse_article(self, response: Response, entry: dict[str, Any]) -> Iterator[ArticleItem]:
         html = decode(response.body, header_charset(response), self.source["language"])

@@ -19,13 +19,12 @@ page fails.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from scrapy import Request
 from scrapy.http import Response
-from twisted.python.failure import Failure
 
 from crawlers.items import ArticleItem, KnownMention, SearchPage
 from crawlers.parsers.sogou_weixin import parse
@@ -34,22 +33,17 @@ from crawlers.spiders.base import SearchSpider
 
 COOKIE_ENV = "SOGOU_COOKIE"
 SOGOU_MAX_PAGES = 10  # what Sogou shows without login
-SPLIT_FLAG = "meiyu_split"
 _REDIRECT_META = ("redirect_urls", "redirect_times", "redirect_ttl", "redirect_reasons")
 
 
 class SogouWeixinSpider(SearchSpider):
     name = "sogou_weixin"
     parser = staticmethod(parse)
-    default_base_url = "https://weixin.sogou.com"
-
-    @property
-    def slice_days(self) -> int:
-        return int(self.source.get("slice_days") or 31)
+    links_redirect = True  # /link?url=… leads to the article: keep the article's URL
 
     @property
     def last_page(self) -> int:
-        return min(self.max_pages, SOGOU_MAX_PAGES)
+        return min(self.max_pages, SOGOU_MAX_PAGES)  # beyond Sogou's reach: halve the slice
 
     def auth_headers(self) -> dict[str, str]:
         cookie = os.environ.get(COOKIE_ENV, "").strip()
@@ -67,22 +61,14 @@ class SogouWeixinSpider(SearchSpider):
         }
         return f"{self.base_url}/weixin?{urlencode(params)}"
 
-    def _request(self, query: Query, page: int) -> Request:
+    def page_request(self, query: Query, page: int) -> Request:
         return self.search_request(self.page_url(query, page), query, page, auth=True)
-
-    def search_requests(self, query: Query) -> Iterable[Request]:
-        for piece in query.slices(self.slice_days):
-            yield self._request(piece, 1)
 
     def next_page(
         self, response: Response, query: Query, page: int, result: SearchPage
     ) -> Request | None:
-        if not result.mentions or result.next_url is None:
-            return None
-        if page >= self.last_page:
-            response.meta[SPLIT_FLAG] = True  # beyond Sogou's reach: ask for halves instead
-            return None
-        return self._request(query, page + 1)
+        more = bool(result.mentions) and result.next_url is not None
+        return self.page_or_split(response, query, page, more)
 
     def parse_search(self, response: Response, query: Query, page: int) -> Iterator[Any]:
         redirects = response.meta.get("redirect_urls")
@@ -93,12 +79,6 @@ class SogouWeixinSpider(SearchSpider):
             original = response.request.replace(url=redirects[0], meta=meta)
             response = response.replace(request=original)
         yield from super().parse_search(response, query, page)
-        if response.meta.pop(SPLIT_FLAG, False):
-            yield from self.split(query)
-
-    def split(self, query: Query) -> Iterator[Request]:
-        for half in self.split_window(query, f"has more than {self.last_page} pages"):
-            yield self._request(half, 1)
 
     def follow(self, entry: dict[str, Any]) -> Request | ArticleItem | KnownMention | None:
         request = super().follow(entry)
@@ -107,13 +87,3 @@ class SogouWeixinSpider(SearchSpider):
         ):
             request.meta["meiyu_auth"] = True  # Sogou's /link wants the session
         return request
-
-    def article_failed(self, failure: Failure) -> Iterator[ArticleItem]:
-        """Keep the article's URL (where /link led), never Sogou's redirect."""
-        response = getattr(failure.value, "response", None)
-        request = failure.request  # type: ignore[attr-defined]
-        final = response.url if response is not None else request.url
-        entry = request.cb_kwargs["entry"]
-        if final != entry["link"]:
-            request.cb_kwargs["entry"] = {**entry, "link": final}
-        yield from super().article_failed(failure)

@@ -1,10 +1,12 @@
 """The fixture world's search engines and APIs, one module per source kind.
 
-Each module `meiyu/demo/fixturesite/sources/<kind>.py` defines
-    HOSTS: list[str]                       the real hostnames it answers for
+Each kind of kernel.sources with a `fixture` names its module here,
+`meiyu/demo/fixturesite/sources/<kind>.py`, which defines
     def respond(world, request) -> Page | None
 answering like the real service (same paths, parameters, response shape, paging, faults) from
-`world.search(...)`. The server asks the module registered for the request's host first.
+`world.search(...)`, for the kind's real hostnames (`SourceKind.hosts`) or, where the kind
+has none of its own (outlet sitemaps), for the module's `HOSTS: list[str]`. The server asks
+the module registered for the request's host first.
 """
 
 from __future__ import annotations
@@ -15,20 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from kernel.sources import SOURCE_KINDS
 from meiyu.demo.fixturesite.corpus import Page, World
 
 log = logging.getLogger(__name__)
-
-SOURCE_MODULES = [
-    "naver_api",
-    "naver_news",
-    "daum_news",
-    "gdelt",
-    "google_news",
-    "baidu_news",
-    "sogou_weixin",
-    "sitemap",
-]
 
 
 @dataclass(frozen=True)
@@ -60,15 +52,17 @@ Responder = Callable[[World, FixtureRequest], "Page | None"]
 
 
 def responders() -> dict[str, Responder]:
-    """host → respond function of every source module present."""
+    """host → respond function of every source kind's fixture module present."""
     table: dict[str, Responder] = {}
-    for name in SOURCE_MODULES:
+    for kind in SOURCE_KINDS.values():
+        if kind.fixture is None:
+            continue
         try:
-            module = importlib.import_module(f"meiyu.demo.fixturesite.sources.{name}")
+            module = importlib.import_module(kind.fixture)
         except ModuleNotFoundError as exc:
-            if exc.name != f"meiyu.demo.fixturesite.sources.{name}":
+            if exc.name != kind.fixture:
                 raise
             continue
-        for host in module.HOSTS:
+        for host in getattr(module, "HOSTS", None) or kind.hosts:
             table[host] = module.respond
     return table

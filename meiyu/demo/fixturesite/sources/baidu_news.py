@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["www.baidu.com"]
 BEIJING = ZoneInfo("Asia/Shanghai")
 SLOW_SECONDS = 3.0
 FAULTS = ("captcha", "slow", "429") + ("none",) * 6

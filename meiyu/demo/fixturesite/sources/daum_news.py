@@ -23,7 +23,6 @@ from urllib.parse import quote
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["search.daum.net", "v.daum.net"]
 PAGE_SIZE = 10
 KST = dt.timezone(dt.timedelta(hours=9))
 BOM = "\ufeff"

@@ -26,7 +26,6 @@ from collections import Counter
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["api.gdeltproject.org"]
 PATH = "/api/v2/doc/doc"
 CAP = 250
 DEFAULT_RECORDS = 75

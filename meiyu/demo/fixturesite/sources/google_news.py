@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["news.google.com"]
 CAP = 100
 ZONES = {"KR": "Asia/Seoul", "CN": "Asia/Shanghai"}
 _PREFIX = b"\x08\x13\x22"  # base64 "CBMi"

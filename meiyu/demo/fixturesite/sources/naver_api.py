@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["openapi.naver.com"]
 PATH = "/v1/search/news.json"
 CLIENT_ID = "test-id"
 CLIENT_SECRET = "test-secret"

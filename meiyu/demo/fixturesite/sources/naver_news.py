@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["search.naver.com"]
 PATH = "/search.naver"
 PAGE_SIZE = 10
 SEOUL = ZoneInfo("Asia/Seoul")

@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 from meiyu.demo.fixturesite.corpus import Article, Page, World
 from meiyu.demo.fixturesite.sources import FixtureRequest
 
-HOSTS = ["weixin.sogou.com"]
 PAGE_SIZE = 10
 MAX_PAGES = 10
 CHINA = ZoneInfo("Asia/Shanghai")
