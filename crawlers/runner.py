@@ -14,8 +14,9 @@ from scrapy.settings import Settings
 
 from crawlers import settings as project_settings
 from crawlers.query import Query
-from crawlers.spiders import OUTLET_KINDS, spider_class
+from crawlers.spiders import spider_class
 from kernel.config import Config, SourceConfig
+from kernel.sources import source_kind
 
 
 @dataclass
@@ -94,9 +95,10 @@ def run_crawl(
     crawlers: list[Crawler] = []
     for source in sources:
         kwargs: dict[str, Any] = {"source": source.model_dump(), "known_urls": known_urls}
-        if source.kind == "sitemap":
+        kind = source_kind(source.kind)
+        if kind.windowed:
             kwargs.update(since=since.isoformat(), until=until.isoformat())
-        elif source.kind not in OUTLET_KINDS:
+        elif kind.search:
             kwargs["queries"] = queries_for(cfg, source, since, until, indicator)
             if not kwargs["queries"]:
                 continue

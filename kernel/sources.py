@@ -39,6 +39,9 @@ class SourceKind:
     # Search kinds: the real hostnames its requests go to, the search endpoint's first (the
     # source's default base_url), then hosts its result links redirect through.
     hosts: tuple[str, ...] = ()
+    # Outlet kinds whose listing dates every entry (sitemaps' <lastmod>): the spider takes the
+    # crawl window (since, until) and skips what lies outside it. Feeds are read whole.
+    windowed: bool = False
 
     @property
     def outlet(self) -> bool:
@@ -78,6 +81,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
             spider=f"{_SPIDERS}.sitemap:SitemapSpider",
             parser=f"{_PARSERS}.sitemap",
             fixture=f"{_FIXTURES}.sitemap",
+            windowed=True,
         ),
         SourceKind(
             "naver_api",

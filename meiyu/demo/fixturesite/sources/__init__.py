@@ -11,6 +11,7 @@ the module registered for the request's host first.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 from collections.abc import Callable
@@ -46,6 +47,18 @@ class FixtureRequest:
             headers=headers or {},
             hit=hit,
         )
+
+
+def fault_covers(
+    query: str, start: dt.datetime | None, end: dt.datetime | None, fault: tuple[str, dt.datetime]
+) -> bool:
+    """Whether a search for `query` over [start, end) reaches a planted fault (query, instant):
+    a fault fires only on the slice of the time range that holds it (open ends hold all)."""
+    return (
+        query == fault[0]
+        and (start is None or start <= fault[1])
+        and (end is None or fault[1] < end)
+    )
 
 
 Responder = Callable[[World, FixtureRequest], "Page | None"]

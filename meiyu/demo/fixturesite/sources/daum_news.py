@@ -21,7 +21,7 @@ import re
 from urllib.parse import quote
 
 from meiyu.demo.fixturesite.corpus import Article, Page, World
-from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import FixtureRequest, fault_covers
 
 PAGE_SIZE = 10
 KST = dt.timezone(dt.timedelta(hours=9))
@@ -175,16 +175,6 @@ def _window(request_params: dict[str, list[str]]) -> tuple[dt.datetime | None, d
     return start, (last + dt.timedelta(seconds=1) if last else None)
 
 
-def _covers(
-    query: str, start: dt.datetime | None, end: dt.datetime | None, fault: tuple[str, dt.datetime]
-) -> bool:
-    return (
-        query == fault[0]
-        and (start is None or start <= fault[1])
-        and (end is None or fault[1] < end)
-    )
-
-
 def respond(world: World, request: FixtureRequest) -> Page | None:
     if request.host == "v.daum.net":
         m = _VID.match(request.path)
@@ -202,11 +192,11 @@ def respond(world: World, request: FixtureRequest) -> Page | None:
         if (request.params.get("period") or [""])[0] == "u"
         else (None, None)
     )
-    if page == 1 and request.hit == 1 and _covers(query, start, end, RATE_LIMITED):
+    if page == 1 and request.hit == 1 and fault_covers(query, start, end, RATE_LIMITED):
         return Page(b"Too Many Requests", "text/plain", 429, {"Retry-After": "0"})
     hits = world.search(query, "ko", start, end) if query else []
-    lying = page == 1 and _covers(query, start, end, LYING_CHARSET)
+    lying = page == 1 and fault_covers(query, start, end, LYING_CHARSET)
     body = render(world, query, hits, page, charset="euc-kr" if lying else "utf-8", bom=not lying)
-    delay = 3.0 if page == 1 and request.hit == 1 and _covers(query, start, end, SLOW) else 0.0
+    delay = 3.0 if page == 1 and request.hit == 1 and fault_covers(query, start, end, SLOW) else 0.0
     ctype = "text/html" if lying else "text/html; charset=utf-8"
     return Page(body, ctype, delay=delay)

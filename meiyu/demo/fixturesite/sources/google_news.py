@@ -24,7 +24,7 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from meiyu.demo.fixturesite.corpus import Article, Page, World
-from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import FixtureRequest, fault_covers
 
 CAP = 100
 ZONES = {"KR": "Asia/Seoul", "CN": "Asia/Shanghai"}
@@ -140,16 +140,6 @@ def read_q(q: str, zone: str) -> tuple[str, dt.datetime | None, dt.datetime | No
     return " ".join(terms), start, end
 
 
-def _covers(
-    terms: str, start: dt.datetime | None, end: dt.datetime | None, fault: tuple[str, dt.datetime]
-) -> bool:
-    return (
-        terms == fault[0]
-        and (start is None or start <= fault[1])
-        and (end is None or fault[1] < end)
-    )
-
-
 def respond(world: World, request: FixtureRequest) -> Page | None:
     if request.path.startswith("/rss/articles/"):
         url = url_of(request.path.removeprefix("/rss/articles/"))
@@ -163,11 +153,11 @@ def respond(world: World, request: FixtureRequest) -> Page | None:
     gl = (request.params.get("gl") or ["US"])[0]
     ceid = (request.params.get("ceid") or [f"{gl}:{hl}"])[0]
     terms, start, end = read_q(q, ZONES.get(gl, "UTC"))
-    if request.hit == 1 and _covers(terms, start, end, RATE_LIMITED):
+    if request.hit == 1 and fault_covers(terms, start, end, RATE_LIMITED):
         return Page(b"Too Many Requests", "text/plain", 429, {"Retry-After": "0"})
     language = "ko" if hl.startswith("ko") else "zh" if hl.startswith("zh") else None
     hits = world.search(terms, language, start, end)[:CAP] if terms else []
-    delay = 3.0 if request.hit == 1 and _covers(terms, start, end, SLOW) else 0.0
+    delay = 3.0 if request.hit == 1 and fault_covers(terms, start, end, SLOW) else 0.0
     return Page(
         render(world, q, hl, gl, ceid, hits),
         "application/xml; charset=utf-8",

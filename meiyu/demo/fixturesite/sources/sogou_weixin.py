@@ -24,7 +24,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from meiyu.demo.fixturesite.corpus import Article, Page, World
-from meiyu.demo.fixturesite.sources import FixtureRequest
+from meiyu.demo.fixturesite.sources import FixtureRequest, fault_covers
 
 PAGE_SIZE = 10
 MAX_PAGES = 10
@@ -175,16 +175,6 @@ def _day(value: str) -> dt.datetime | None:
         return None
 
 
-def _covers(
-    query: str, start: dt.datetime | None, end: dt.datetime | None, fault: tuple[str, dt.datetime]
-) -> bool:
-    return (
-        query == fault[0]
-        and (start is None or start <= fault[1])
-        and (end is None or fault[1] < end)
-    )
-
-
 def respond(world: World, request: FixtureRequest) -> Page | None:
     params = {k: v[0] for k, v in request.params.items() if v}
     if request.path.startswith("/antispider"):
@@ -205,12 +195,12 @@ def respond(world: World, request: FixtureRequest) -> Page | None:
         last = _day(params.get("et", ""))
         end = last + dt.timedelta(days=1) if last else None
     if page == 1 and request.hit == 1:
-        if _covers(query, start, end, ANTISPIDER):
+        if fault_covers(query, start, end, ANTISPIDER):
             target = "http://weixin.sogou.com/antispider/?from=" + quote(
                 request.url.removeprefix("http://weixin.sogou.com"), safe=""
             )
             return Page(b"", "text/html; charset=utf-8", 302, {"Location": target})
-        if _covers(query, start, end, RATE_LIMITED):
+        if fault_covers(query, start, end, RATE_LIMITED):
             return Page(b"Too Many Requests", "text/plain", 429, {"Retry-After": "0"})
     hits = world.search(query, "zh", start, end) if query else []
     body = render(world, query, hits, page, params.get("ft", ""), params.get("et", ""))
