@@ -198,7 +198,7 @@ class NlpConfig(_Strict):
     scores between commits (a killed run resumes after the last committed batch)."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when torch sees a GPU
-    threads: int = Field(default=0, ge=0)  # torch CPU threads; 0: every core
+    threads: int = Field(default=0, ge=0)  # torch CPU threads; 0: OMP_NUM_THREADS, else every core
     batch_size: int = Field(default=256, ge=1)  # documents scored and committed together
     # Who reads a bare 위해 as the city (nlp.korean): Kiwi (measured better, pip-only) or
     # konlpy's Okt with context rules (starts a JVM); figures in nlp/data/relevance_eval.json.

@@ -18,6 +18,21 @@ from sqlalchemy.engine import make_url
 from meiyu.demo.fixturesite.corpus import World, build_world
 from meiyu.demo.fixturesite.server import FixtureSite
 
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist, each worker and the `meiyu` processes it starts use their share of
+    the cores (OMP_NUM_THREADS, honoured by torch and by `[nlp] threads = 0`): two workers of
+    two torch threads each on 2 cores made the model-bound tests about 5× slower. Set here, at
+    import, before any test imports torch; an OMP_NUM_THREADS already set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        if "torch" in sys.modules:  # a plugin imported it first: tell it as well
+            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+_share_the_cores()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PG_ENV = "MEIYU_TEST_POSTGRES_URL"

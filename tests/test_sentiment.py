@@ -130,3 +130,17 @@ def test_nlp_sentiment_contract() -> None:
         '{"id": 1, "text": "좋다"}\n',
     )
     assert missing.returncode == 2 and "cannot be loaded" in missing.stderr
+
+
+def test_threads_default_to_omp_num_threads_else_every_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nlp.sentiment import default_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads() == 1
+    for unusable in ("0", "-2", "two", ""):
+        monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+        assert default_threads() == (os.cpu_count() or 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads() == (os.cpu_count() or 1)
