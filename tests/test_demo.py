@@ -14,6 +14,7 @@ from kernel.periods import previous_months
 from meiyu.demo.fixturesite.corpus import World
 from reports.pdf import pdf_fonts, pdf_text
 from tests.conftest import REPO, run_meiyu
+from tests.helpers_cli import meiyu_in_process
 
 SERIES_ROW = re.compile(
     r'<tr class="series[^"]*" data-indicator="(?P<ind>\w+)" data-period="(?P<p>[\d-]+)" '
@@ -102,7 +103,7 @@ def test_demo_report_counts_equal_the_planted_counts_and_reruns_change_nothing(
     # `meiyu series` is the one source of the numbers: HTML, PDF and XLSX must show its rows
     series = {}
     for key in ("a29", "a68", "a67"):
-        got = run_meiyu(
+        got = meiyu_in_process(
             "--config", str(REPO / "meiyu.toml"), "series", "-i", key, "--format", "json", env=env
         )
         assert got.returncode == 0, got.stderr
@@ -186,11 +187,11 @@ def test_demo_report_counts_equal_the_planted_counts_and_reruns_change_nothing(
 
     # the plan's test on the fixture world: a29 was planted rising from 2020 to 2023, a68 flat
     cfg_args = ("--config", str(REPO / "meiyu.toml"), "assess", "--period", "2023")
-    rise = run_meiyu(*cfg_args, "--indicator", "a29", env=env)
-    flat = run_meiyu(*cfg_args, "--indicator", "a68", env=env)
+    rise = meiyu_in_process(*cfg_args, "--indicator", "a29", env=env)
+    flat = meiyu_in_process(*cfg_args, "--indicator", "a68", env=env)
     assert rise.returncode == 0 and "结论：明显提升" in rise.stdout, rise.stdout + rise.stderr
     assert flat.returncode == 0 and "结论：无明显变化" in flat.stdout, flat.stdout + flat.stderr
-    share = run_meiyu(*cfg_args, "--indicator", "a67", env=env)
+    share = meiyu_in_process(*cfg_args, "--indicator", "a67", env=env)
     assert share.returncode == 0 and "双比例 z 检验" in share.stdout, share.stdout + share.stderr
     assert "结论：无明显变化" in share.stdout  # no change in tone was planted
     # `meiyu series` says what the database holds: the planted counts, month by month
@@ -199,7 +200,7 @@ def test_demo_report_counts_equal_the_planted_counts_and_reruns_change_nothing(
         assert {r["period"]: r["items"] for r in rows if r["items"]} == manifest["items"][key]
         relevant = {r["period"]: r["relevant"] for r in rows if r["relevant"]}
         assert relevant == manifest["relevant"][key]
-    bad = run_meiyu(*cfg_args[:3], "--period", "2023-13", "--indicator", "a29", env=env)
+    bad = meiyu_in_process(*cfg_args[:3], "--period", "2023-13", "--indicator", "a29", env=env)
     assert bad.returncode == 2 and "--period: expected" in bad.stderr
 
     values_before = _values(db_url)

@@ -18,6 +18,7 @@ from crawlers.spiders.daum_news import DaumNewsSpider
 from meiyu.demo.fixturesite.corpus import World
 from meiyu.demo.fixturesite.server import FixtureSite
 from meiyu.demo.fixturesite.sources import daum_news as responder
+from meiyu.demo.fixturesite.sources import fault_covers
 from tests.conftest import SHARED
 from tests.helpers_sources import (
     SEOUL,
@@ -224,7 +225,7 @@ def check_crawl(result: CrawlResult, world: World, site: FixtureSite) -> None:
         params = parse_qs(parts.query)
         if parts.hostname == "search.daum.net" and params.get("p") == ["1"]:
             start, end = responder._window(params)
-            if responder._covers(params["q"][0], start, end, responder.LYING_CHARSET):
+            if fault_covers(params["q"][0], start, end, responder.LYING_CHARSET):
                 lying.append(url)
     assert lying  # the page with the euc-kr declaration was met
 
