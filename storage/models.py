@@ -268,3 +268,32 @@ class AuditLabel(Base):
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # first import of the row
     source_file: Mapped[str] = mapped_column(String(500), default="")
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(Base):
+    """A dashboard account (`meiyu users add`). There is no default account. The password is
+    stored only as the argon2 hash the web layer made; removing an account deletes the row."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # kernel.roles: viewer | analyst | admin
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2 PHC string
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """An API token for scripts (`Authorization: Bearer`), stored as the sha256 of the token:
+    the plain token is shown once, when it is made. Revoked tokens are kept, so `meiyu users
+    tokens` still shows them; they go with their account."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
