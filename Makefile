@@ -64,7 +64,7 @@ bench: setup
 # ruff, the format check, mypy on every package, and the import contracts of pyproject.toml.
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . \
-	  && $(BIN)/mypy kernel meiyu crawlers nlp pipelines storage reports scheduler.py \
+	  && $(BIN)/mypy kernel meiyu crawlers nlp pipelines storage reports web scheduler.py \
 	  && $(BIN)/lint-imports
 
 clean:
