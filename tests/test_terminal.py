@@ -2,8 +2,8 @@
 terminal. `meiyu series` shows its compact view there, every column with --wide, csv, json.
 
 The commands run in this process (typer's runner) on one small SQLite database written through
-storage (documents, sentiment, a crawl run, scheduler runs, an alert, audit labels), then
-`meiyu compute` (every series).
+storage (documents, sentiment, a crawl run, scheduler runs, an alert, audit labels, accounts
+and API tokens), then `meiyu compute` (every series).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import scheduler
 from kernel.config import load_config
 from meiyu.cli import _common as cli  # the root app and the console every command prints to
 from pipelines.match import match_all
-from storage import job_runs
+from storage import job_runs, users
 from storage.alerts import AlertRecord, record_delivery, save_alert
 from storage.audit import AuditRecord, store_labels
 from storage.db import make_engine, session_factory, transaction
@@ -41,6 +41,7 @@ from storage.writes import (
     upsert_document,
 )
 from tests.conftest import write_config
+from web.accounts import hash_password, new_token
 
 SH = ZoneInfo("Asia/Shanghai")
 WIDTH = 80
@@ -52,6 +53,8 @@ KO = [
 ]
 
 Run = Callable[..., str]
+# The longest name an account may have: its column folds instead of widening the table.
+LONG_NAME = "weihai-tourism-bureau.analyst-" + "x" * 34
 
 
 def _doc(n: int, lang: str, when: dt.datetime) -> DocumentRecord:
@@ -136,6 +139,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         )
         record_delivery(s, alert, "wecom-robot", None)
         record_delivery(s, alert, "mail", "SMTP 550: mailbox unavailable")
+        account = users.add_user(s, LONG_NAME, "analyst", hash_password("x" * 12))
+        users.add_user(s, "王", "viewer", hash_password("x" * 12))
+        for _ in range(2):
+            token = users.add_token(s, account.id, new_token()[1])
+        users.touch_token(s, token.id)
+        users.revoke_token(s, token.id)
 
     holder = scheduler.holder_id()
     stale = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
@@ -180,6 +189,8 @@ def _readable(output: str) -> None:
         ("alerts", "list"),
         ("audit", "report", "-i", "a67"),
         ("schedule", "--list"),
+        ("users", "list"),
+        ("users", "tokens", LONG_NAME),
         ("assess", "-i", "a29", "-p", "2023-06", "--baseline", "2023-02"),
         ("assess", "-i", "a67", "-p", "2023-05", "--baseline", "2023-01"),
         ("series", "-i", "a29", "-f", "M"),

@@ -3,7 +3,7 @@
 
 The root app, its options and what the groups share live in `meiyu.cli._common`; each command
 group has its module here (crawl, indicators, exports, reports, ops, db, config, nlp, alerts,
-audit). The commands keep their imports of crawlers, NLP, storage and reports inside the
+audit, users). The commands keep their imports of crawlers, NLP, storage and reports inside the
 function, so `meiyu --help` starts quickly.
 """
 
@@ -33,6 +33,7 @@ for _name, _attr in (
     ("nlp", "nlp_app"),
     ("alerts", "alerts_app"),
     ("audit", "audit_app"),
+    ("users", "users_app"),
 ):
     app.add_typer(getattr(importlib.import_module(f"{__name__}.{_name}"), _attr), name=_name)
 

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -80,6 +81,11 @@ def _sessions(cfg: Config, upgrade: bool = True) -> tuple[Engine, sessionmaker[S
     if upgrade:
         upgrade_schema(engine)
     return engine, session_factory(engine, cfg.database.retry_seconds)
+
+
+def _local(t: dt.datetime | None, cfg: Config) -> str:
+    """A stored (UTC) time as the schedule's local minute, or — for none."""
+    return t.astimezone(ZoneInfo(cfg.schedule.timezone)).strftime("%Y-%m-%d %H:%M") if t else "—"
 
 
 def _date(value: str | None, option: str) -> dt.date | None:

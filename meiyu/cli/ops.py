@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -13,7 +12,7 @@ from rich.table import Table
 from kernel.config import Config
 from kernel.errors import UserError
 from meiyu.cli import _common
-from meiyu.cli._common import _sessions, _show, app, state
+from meiyu.cli._common import _local, _sessions, _show, app, state
 from meiyu.cli.crawl import _run_crawl
 from meiyu.cli.indicators import _compute
 from meiyu.cli.reports import _brief, _report
@@ -76,10 +75,6 @@ def schedule(
         scheduler.run_once(cfg, state.config_path)
     else:
         scheduler.serve(cfg, state.config_path, on_start=lambda jobs: _print_jobs(cfg, jobs))
-
-
-def _local(t: dt.datetime | None, cfg: Config) -> str:
-    return t.astimezone(ZoneInfo(cfg.schedule.timezone)).strftime("%Y-%m-%d %H:%M") if t else "—"
 
 
 def _print_jobs(cfg: Config, jobs: list[JobInfo]) -> None:
