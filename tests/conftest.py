@@ -191,7 +191,8 @@ def parse_html(html: str) -> HTMLTags:
 # `make check`, the edit loop's fast tier (MEIYU_FAST_TIER=1): tests that start `meiyu`
 # processes, crawl the fixture site, build the wheel or need PostgreSQL are left out (they
 # run in `make test`). Read from each test's own source and fixtures, so a new slow test is
-# left out without anyone remembering to mark it.
+# left out without anyone remembering to mark it; what that reading misses (helpers that start
+# processes, PDF rendering, long model runs) carries the `slow` marker.
 _SLOW_CALLS = ("run_meiyu(", "subprocess.", "Popen(", "FixtureSite(", "run_crawl(", "crawl_site(")
 _SLOW_FIXTURES = {"site", "postgres_url", "postgres_server_url"}
 

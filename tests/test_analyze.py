@@ -96,6 +96,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_the_unscored_documents(
     matched: tuple[Config, sessionmaker[Session], list[int]],
 ) -> None:

@@ -31,6 +31,9 @@ from meiyu.demo.fixturesite.server import FixtureSite
 from tests.conftest import REPO, run_meiyu, write_config
 from tests.helpers_cli import meiyu_in_process
 
+# Processes, signals and servers: the full suite, not `make check`.
+pytestmark = pytest.mark.slow
+
 REDIS_ENV = "MEIYU_TEST_REDIS_URL"
 KOREAN = ("hanbando", "seohae")  # 530 articles in two sources: two shared crawls at once
 OUTLET_NAMES = tuple(o.source for o in OUTLETS)

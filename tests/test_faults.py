@@ -36,6 +36,9 @@ from storage.migrate import upgrade
 from storage.writes import DocumentRecord, ensure_source, record_mention, upsert_document
 from tests.conftest import REPO, run_meiyu, write_config
 
+# Processes, signals and servers: the full suite, not `make check`.
+pytestmark = pytest.mark.slow
+
 # About 60 Korean items naming the city: enough for eight sentiment batches of 8, so a kill
 # lands between committed batches, and quick enough to score several times per test.
 OUTLET = "seohae"

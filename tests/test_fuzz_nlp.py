@@ -56,6 +56,7 @@ def _valid(scores: dict[str, float]) -> bool:
     return set(scores) == set(LABELS) and abs(sum(scores.values()) - 1.0) < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", ["ko", "zh"])
 def test_sentiment_answers_every_text(language: str) -> None:
     model = load(language)

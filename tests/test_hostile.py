@@ -44,7 +44,8 @@ from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
 from tests.conftest import parse_html, run_meiyu, write_config
 
-pytestmark = pytest.mark.timeout(600)
+# A real crawl of hostile pages: the full suite, not `make check`.
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 RTL = "\u202e"  # RIGHT-TO-LEFT OVERRIDE

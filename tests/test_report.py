@@ -156,6 +156,7 @@ def test_formats_are_a_comma_list() -> None:
     assert parse_formats("xlsx") == ["xlsx"]
 
 
+@pytest.mark.slow
 def test_a_month_without_data_says_so_in_every_format(tmp_path: Path, db_url: str) -> None:
     cfg = load_config(REPO / "meiyu.toml", env={})
     engine = make_engine(db_url)
@@ -199,6 +200,7 @@ def test_the_months_alerts_are_listed_and_escaped(tmp_path: Path, db_url: str) -
     assert "本月未触发预警" in january and "负面条目激增" not in january
 
 
+@pytest.mark.slow
 def test_the_pdf_embeds_the_packaged_cjk_font_and_fetches_nothing(tmp_path: Path) -> None:
     from reports.pdf import render_pdf
 

@@ -32,6 +32,9 @@ from storage.job_runs import JobRunRow
 from storage.models import IndicatorValue, JobRun
 from tests.conftest import REPO, run_meiyu, write_config
 
+# Processes, signals and servers: the full suite, not `make check`.
+pytestmark = pytest.mark.slow
+
 SH = ZoneInfo("Asia/Shanghai")
 
 RECORDER = """\

@@ -109,6 +109,7 @@ def _run(args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_nlp_sentiment_contract() -> None:
     lines = (
         '{"id": 7, "text": "웨이하이 해변 축제에 한국 관광객이 몰려 큰 인기를 끌었다"}\n'
