@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from kernel.roles import Role
-from storage.models import ApiToken, User, utcnow
+from storage.models import ApiToken, User, WebSession, utcnow
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,12 @@ def active_token_counts(session: Session) -> dict[int, int]:
 
 
 def change_password(session: Session, user_id: int, password_hash: str) -> None:
-    """A new password (`meiyu users passwd`): the hash and the time it changed."""
+    """A new password (`meiyu users passwd`): the hash and the time it changed. The account's
+    dashboard sessions end (whoever knew the old password is logged out); tokens stay."""
     user = session.get_one(User, user_id)
     user.password_hash = password_hash
     user.password_changed_at = utcnow()
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 def rehash_password(session: Session, user_id: int, password_hash: str) -> None:
@@ -101,11 +103,13 @@ def rehash_password(session: Session, user_id: int, password_hash: str) -> None:
 
 
 def remove_user(session: Session, user_id: int) -> int:
-    """Delete the account and its tokens; the number of tokens deleted. The tokens are deleted
-    here as well as by the foreign key's cascade, which SQLite honours only with its pragma."""
+    """Delete the account, its tokens and its dashboard sessions; the number of tokens deleted.
+    They are deleted here as well as by the foreign keys' cascade, which SQLite honours only
+    with its pragma."""
     mine = ApiToken.user_id == user_id
     tokens = session.scalar(select(func.count(ApiToken.id)).where(mine)) or 0
     session.execute(delete(ApiToken).where(mine))
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     session.execute(delete(User).where(User.id == user_id))
     return tokens
 
