@@ -25,7 +25,14 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.wheel
 
 # Folders whose every file the running package reads, relative to the repository root.
-DATA_DIRS = ("nlp/models", "nlp/data", "reports/templates", "storage/migrations")
+DATA_DIRS = (
+    "nlp/models",
+    "nlp/data",
+    "reports/templates",
+    "storage/migrations",
+    "web/templates",
+    "web/static",
+)
 
 
 # What .gitignore keeps out: folders of the root, and caches anywhere.
