@@ -1,0 +1,629 @@
+"""The dashboard's security shell against a real server: uvicorn on a free port of 127.0.0.1,
+spoken to over HTTP with http.client, on a database made by `meiyu db upgrade` and `meiyu users
+add` (SQLite, and PostgreSQL where the test takes `db_url`).
+
+Every page and API route is refused without a login (303 to /login, 401); a role too low gets
+403; a form POST without its CSRF token gets 403 and stores nothing; wrong passwords are
+throttled (429 with Retry-After after 5 in a minute, per name and per address); logout, expiry,
+a revoked token and a removed account end access at once; cookies and headers carry their
+flags; what the pages show is escaped and is the stored series' numbers; and no password,
+token, hash or cookie value reaches the logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+import uvicorn
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from kernel.config import load_config
+from kernel.values import ValueDetails
+from nlp.identity import definition_version
+from reports.series import series_rows
+from storage.db import make_engine, session_factory, transaction
+from storage.migrate import downgrade, upgrade
+from storage.models import Base
+from storage.writes import ValueRecord, upsert_values
+from tests.conftest import REPO, write_config
+from tests.helpers_cli import meiyu_in_process
+from web.app import WebSettings, create_app
+from web.security import CSP, LoginThrottle
+
+PASSWORD = "seafood-weihai-2023"
+WRONG = "not-the-password-at-all"
+EVIL_NAME = '<script>alert("x")</script>海鲜之都'
+ROLES = {"kim": "viewer", "li": "analyst", "wang": "admin"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Message
+    body: str
+    set_cookies: list[str]
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass
+class Client:
+    """A browser, as far as cookies go: keeps what the server sets, sends it back."""
+
+    port: int
+    secrets: list[str]
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        sent = {**self.headers, **(headers or {})}
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=body, headers=sent)
+            response = conn.getresponse()
+            data = response.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        raw = response.headers.get_all("Set-Cookie") or []
+        for line in raw:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(line)
+            for key, morsel in jar.items():
+                if morsel["max-age"] == "0" or not morsel.value:
+                    self.cookies.pop(key, None)
+                else:
+                    self.cookies[key] = morsel.value
+                    self.secrets.append(morsel.value)
+        return Reply(response.status, response.headers, data, raw)
+
+    def get(self, path: str) -> Reply:
+        return self.request("GET", path)
+
+    def csrf_of_login_form(self) -> str:
+        page = self.get("/login")
+        assert page.status == 200, page
+        found = re.search(r'name="csrf" value="([^"]+)"', page.body)
+        assert found, page.body
+        return found.group(1)
+
+    def login(self, name: str, password: str = PASSWORD) -> Reply:
+        csrf = self.csrf_of_login_form()
+        return self.request("POST", "/login", {"name": name, "password": password, "csrf": csrf})
+
+    def page_csrf(self) -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', self.get("/").body)
+        assert found
+        return found.group(1)
+
+
+@dataclass
+class Site:
+    config: Path
+    engine: Engine
+    sessions: sessionmaker[Session]
+    app: FastAPI
+    port: int
+    secrets: list[str]  # every password, token and cookie value the test saw
+
+    def client(self, **headers: str) -> Client:
+        return Client(self.port, self.secrets, dict(headers))
+
+    def meiyu(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        done = meiyu_in_process("--config", str(self.config), *args, input=input)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    def token(self, name: str) -> str:
+        plain = self.meiyu("users", "token", name).stdout.strip()
+        self.secrets.append(plain)
+        return plain
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def _config(tmp_path: Path, db_url: str) -> Path:
+    config = write_config(tmp_path / "meiyu.toml", db_url=db_url, proxy=None)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            '"海鲜之都美誉度"', json.dumps(EVIL_NAME, ensure_ascii=False)
+        ),
+        encoding="utf-8",
+    )
+    return config
+
+
+def _seed(config: Path) -> None:
+    """The accounts and one stored month of a29, as `meiyu compute` would store it."""
+    for name, role in ROLES.items():
+        done = meiyu_in_process(
+            "--config", str(config), "users", "add", name, "--role", role, input=PASSWORD + "\n"
+        )
+        assert done.returncode == 0, done.stderr
+    cfg = load_config(config)
+    engine = make_engine(cfg.database.url)
+    version = definition_version(cfg.indicators["a29"])
+    with transaction(session_factory(engine)) as s:
+        upsert_values(
+            s,
+            [
+                ValueRecord("a29", "month", p, version, float(n), n, n - 2, details)
+                for p, n, details in (
+                    ("2023-11", 9, ValueDetails(interval=(4.1, 17.1))),
+                    ("2023-12", 17, ValueDetails(interval=(9.9, 27.2))),
+                )
+            ],
+        )
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """`app` on uvicorn in a thread, on a free port of 127.0.0.1; its logs go to the root
+    logger (log_config None), where caplog sees them."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def _logged(caplog: pytest.LogCaptureFixture, *phases: str) -> str:
+    return "\n".join(r.getMessage() for p in phases for r in caplog.get_records(p))  # type: ignore[arg-type]
+
+
+def _no_secret_in(text_: str, secrets: list[str]) -> None:
+    assert "$argon2" not in text_
+    for secret in secrets:
+        assert secret not in text_
+
+
+@contextlib.contextmanager
+def _running_site(db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Site]:
+    caplog.set_level(logging.INFO)
+    config = _config(tmp_path, db_url)
+    assert meiyu_in_process("--config", str(config), "db", "upgrade").returncode == 0
+    _seed(config)
+    cfg = load_config(config)
+    engine = make_engine(cfg.database.url)
+    sessions = session_factory(engine)
+    app = create_app(
+        WebSettings(sessions=sessions, indicators=cfg.indicators, timezone=cfg.schedule.timezone)
+    )
+    secrets = [PASSWORD, WRONG]
+    with serving(app) as port:
+        yield Site(config, engine, sessions, app, port, secrets)
+    engine.dispose()
+    # whatever the test did, its logs (the server's included) hold no secret
+    _no_secret_in(_logged(caplog, "setup", "call"), secrets)
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Site]:
+    with _running_site(db_url, tmp_path, caplog) as running:
+        yield running
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'meiyu.db'}"
+
+
+@pytest.fixture
+def lite(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Site]:
+    """The site on SQLite only, for the tests whose point is not the database."""
+    with _running_site(sqlite_url, tmp_path, caplog) as running:
+        yield running
+
+
+PAGES = ["/", "/admin/users"]
+API = ["/api/v1/indicators", "/api/v1/users", "/api/v1/series/a29.csv", "/api/v1/openapi.json"]
+PUBLIC = {"/login", "/static/meiyu.css"}
+
+
+def test_every_route_needs_a_login(site: Site) -> None:
+    routes = {r.path for r in site.app.routes if isinstance(r, APIRoute)}
+    # a new route must be added here, and so be checked: nothing slips in unguarded
+    templated = {p.replace("a29.csv", "{indicator}.csv") for p in API}
+    assert routes == {*PAGES, *templated, *PUBLIC, "/logout"}
+    anonymous = site.client()
+    for path in PAGES:
+        reply = anonymous.get(path)
+        assert (reply.status, reply.header("location")) == (303, "/login"), path
+    for path in API:
+        reply = anonymous.get(path)
+        assert reply.status == 401, path
+        assert reply.header("www-authenticate") == "Bearer"
+        assert "application/json" in (reply.header("content-type") or "")
+    reply = anonymous.request("POST", "/logout", {"csrf": "x"})
+    assert (reply.status, reply.header("location")) == (303, "/login")
+    for path in PUBLIC:
+        assert anonymous.get(path).status == 200
+    # a forged or made-up session cookie is no login either
+    forged = site.client()
+    forged.cookies["meiyu_session"] = "abc.def"
+    assert forged.get("/").status == 303
+    assert forged.get("/api/v1/indicators").status == 401
+
+
+def test_login_shows_the_stored_numbers_escaped(site: Site) -> None:
+    browser = site.client()
+    reply = browser.login("kim")
+    assert (reply.status, reply.header("location")) == (303, "/")
+    assert site.count("web_sessions") == 1
+    page = browser.get("/")
+    assert page.status == 200 and "text/html" in (page.header("content-type") or "")
+    assert "指标概览" in page.body and "kim" in page.body
+    # the indicator's name from the config is text, not markup
+    assert "<script" not in page.body
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;海鲜之都" in page.body
+    assert "2023-12" in page.body and "17（95%：9.9–27）" in page.body
+    assert "尚无已计算的数值" in page.body  # a68 and a67: nothing stored
+
+    api = browser.get("/api/v1/indicators")
+    assert api.status == 200
+    rows = {x["indicator"]: x for x in json.loads(api.body)}
+    assert list(rows) == ["a29", "a68", "a67"]
+    cfg = load_config(site.config)
+    with site.sessions() as s:  # the rows `meiyu series a29` prints
+        last = series_rows(s, "a29", cfg.indicators["a29"], "month")[-1]
+    a29 = rows["a29"]
+    assert a29["name"] == EVIL_NAME and a29["period"] == last["period"] == "2023-12"
+    assert a29["value"] == last["items"] == a29["n_items"] == 17
+    assert a29["interval"] == [last["items_lo95"], last["items_hi95"]] == [9.9, 27.2]
+    assert a29["n_stories"] == 15 and a29["periods"] == 2
+    assert rows["a67"]["period"] is None and rows["a67"]["value"] is None
+    # the same via the session, and only one indicator on request
+    one = json.loads(browser.get("/api/v1/indicators?indicator=a29").body)
+    assert [x["indicator"] for x in one] == ["a29"]
+    assert json.loads(browser.get("/api/v1/indicators?period_type=year").body)[0]["period"] is None
+
+
+def test_roles_are_checked_on_every_route(site: Site) -> None:
+    viewer, analyst, admin = site.client(), site.client(), site.client()
+    for browser, name in ((viewer, "kim"), (analyst, "li"), (admin, "wang")):
+        assert browser.login(name).status == 303
+    denied = viewer.get("/admin/users")
+    assert denied.status == 403 and "需要 admin 权限" in denied.body
+    assert "text/html" in (denied.header("content-type") or "")
+    assert analyst.get("/admin/users").status == 403
+    listing = admin.get("/admin/users")
+    assert listing.status == 200
+    assert all(name in listing.body for name in ROLES) and "$argon2" not in listing.body
+
+    tokens = {name: site.token(name) for name in ROLES}
+
+    def bearer(name: str, path: str) -> Reply:
+        return site.client(Authorization=f"Bearer {tokens[name]}").get(path)
+
+    assert bearer("kim", "/api/v1/users").status == 403
+    assert bearer("li", "/api/v1/users").status == 403
+    assert bearer("kim", "/api/v1/series/a29.csv").status == 403
+    csv = bearer("li", "/api/v1/series/a29.csv")
+    assert csv.status == 200 and csv.body.splitlines()[0].startswith("period,items,items_lo95")
+    assert csv.body.splitlines()[2].startswith("2023-12,17,9.9,27.2,15")
+    assert bearer("li", "/api/v1/series/a99.csv").status == 404
+    users = json.loads(bearer("wang", "/api/v1/users").body)
+    assert [(u["name"], u["role"], u["active_tokens"]) for u in users] == [
+        ("kim", "viewer", 1),
+        ("li", "analyst", 1),
+        ("wang", "admin", 1),
+    ]
+    assert "hash" not in bearer("wang", "/api/v1/users").body
+    # the API's description is there for any account, behind the same login
+    spec = json.loads(bearer("kim", "/api/v1/openapi.json").body)
+    assert {"/api/v1/indicators", "/api/v1/users", "/api/v1/series/{indicator}.csv"} <= set(
+        spec["paths"]
+    )
+
+
+def test_a_form_post_without_its_csrf_token_is_refused(site: Site) -> None:
+    browser = site.client()
+    browser.csrf_of_login_form()  # the pre-login cookie is there; the form token is not sent
+    for form in (
+        {"name": "kim", "password": PASSWORD},
+        {"name": "kim", "password": PASSWORD, "csrf": "wrong"},
+    ):
+        reply = browser.request("POST", "/login", form)
+        assert reply.status == 403 and "表单已失效" in reply.body
+    # a token from one browser's form does not work without that browser's cookie
+    other = site.client()
+    stolen = browser.csrf_of_login_form()
+    form = {"name": "kim", "password": PASSWORD, "csrf": stolen}
+    assert other.request("POST", "/login", form).status == 403
+    assert site.count("web_sessions") == 0 and "meiyu_session" not in browser.cookies
+
+    assert browser.login("kim").status == 303
+    for form in ({}, {"csrf": "wrong"}):
+        reply = browser.request("POST", "/logout", form)
+        assert reply.status == 403
+    assert site.count("web_sessions") == 1 and browser.get("/").status == 200
+    # a token bearer has no session, so no logout to forge
+    scripted = site.client(Authorization=f"Bearer {site.token('kim')}")
+    assert scripted.request("POST", "/logout", {"csrf": "x"}).status == 403
+    assert site.count("web_sessions") == 1
+
+
+def test_wrong_passwords_are_throttled_per_name_and_per_address(
+    lite: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = lite.client(**{"X-Forwarded-For": "10.0.0.1"})
+    for _ in range(5):
+        reply = a.login("kim", WRONG)
+        assert reply.status == 401 and "账户名或密码不正确" in reply.body
+        assert "meiyu_session" not in a.cookies
+    refused = a.login("kim")  # the right password, after 5 failures
+    assert refused.status == 429 and "登录失败次数过多" in refused.body
+    wait = int(refused.header("retry-after") or "0")
+    assert 1 <= wait <= 60
+    # the name is throttled from any address; other names from another address are not
+    b = lite.client(**{"X-Forwarded-For": "10.0.0.2"})
+    assert b.login("kim").status == 429
+    assert b.login("li").status == 303
+    # five unknown names from one address: that address is throttled, even for a good login
+    c = lite.client(**{"X-Forwarded-For": "10.0.0.3"})
+    for i in range(5):
+        assert c.login(f"nobody{i}", WRONG).status == 401
+    assert c.login("wang").status == 429
+    assert lite.client(**{"X-Forwarded-For": "10.0.0.4"}).login("wang").status == 303
+    assert lite.count("web_sessions") == 2
+    logged = _logged(caplog, "call")
+    assert "login failed from 10.0.0.1: wrong password for 'kim'" in logged
+    assert "login failed from 10.0.0.3: unknown name" in logged
+    assert "login refused from 10.0.0.3: too many failures" in logged
+    assert "login of 'wang' from 10.0.0.4" in logged
+    assert "nobody0" not in logged  # a name that is no account may be a mistyped password
+    _no_secret_in(logged, lite.secrets)
+
+
+def test_the_throttle_forgets_after_its_window() -> None:
+    throttle = LoginThrottle(limit=5, window=60.0)
+    for t in range(5):
+        throttle.failed("kim", "10.0.0.1", now=100.0 + t)
+    assert throttle.retry_after("KIM", "10.0.0.9", now=105.0) == 55
+    assert throttle.retry_after("li", "10.0.0.1", now=105.0) == 55
+    assert throttle.retry_after("kim", "10.0.0.9", now=160.5) is None  # the first one left
+    throttle.succeeded("kim")
+    assert throttle.retry_after("kim", "10.0.0.9", now=105.0) is None
+    small = LoginThrottle(max_keys=4)
+    for i in range(10):
+        small.failed(f"n{i}", f"a{i}", now=1.0)
+    assert len(small._failures) <= 4
+
+
+def test_logout_ends_the_session_on_the_server(site: Site) -> None:
+    browser = site.client()
+    assert browser.login("kim").status == 303
+    kept = dict(browser.cookies)
+    reply = browser.request("POST", "/logout", {"csrf": browser.page_csrf()})
+    assert (reply.status, reply.header("location")) == (303, "/login")
+    assert "meiyu_session" not in browser.cookies and site.count("web_sessions") == 0
+    replay = site.client()
+    replay.cookies.update(kept)  # the cookie as it was before the logout
+    assert replay.get("/").status == 303
+    assert replay.get("/api/v1/indicators").status == 401
+
+
+def test_an_expired_session_is_refused(site: Site) -> None:
+    browser = site.client()
+    assert browser.login("kim").status == 303
+    assert browser.get("/").status == 200
+    saved = browser.cookies["meiyu_session"]
+    with site.engine.begin() as conn:
+        conn.execute(text("UPDATE web_sessions SET expires_at = created_at"))
+    reply = browser.get("/")
+    assert (reply.status, reply.header("location")) == (303, "/login")
+    assert "meiyu_session" not in browser.cookies  # told to forget it
+    expired = site.client()
+    expired.cookies["meiyu_session"] = saved
+    assert expired.get("/api/v1/indicators").status == 401
+    # the next login clears expired rows
+    assert browser.login("li").status == 303 and site.count("web_sessions") == 1
+
+
+def test_tokens_revoked_and_accounts_removed_stop_at_once(site: Site) -> None:
+    token = site.token("kim")
+    scripted = site.client(Authorization=f"Bearer {token}")
+    assert scripted.get("/api/v1/indicators").status == 200
+    # a page asked with a token is served as well (same auth), without a logout form
+    assert scripted.get("/").status == 200
+    for header in ("Bearer", f"Basic {token}", f"Bearer {token}x", f"Bearer {token} {token}"):
+        reply = site.client(Authorization=header).get("/api/v1/indicators")
+        assert reply.status == 401, header
+    # a bad token is not rescued by a good session cookie
+    browser = site.client()
+    assert browser.login("kim").status == 303
+    browser.headers["Authorization"] = "Bearer meiyu_nothing"
+    assert browser.get("/api/v1/indicators").status == 401
+    del browser.headers["Authorization"]
+
+    with site.sessions() as s:
+        token_id = s.execute(text("SELECT id FROM api_tokens")).scalar_one()
+    site.meiyu("users", "revoke", str(token_id))
+    assert scripted.get("/api/v1/indicators").status == 401
+
+    other = site.client(Authorization=f"Bearer {site.token('kim')}")
+    assert other.get("/api/v1/indicators").status == 200
+    site.meiyu("users", "remove", "kim")
+    assert other.get("/api/v1/indicators").status == 401
+    assert browser.get("/").status == 303 and site.count("web_sessions") == 0
+
+
+def test_a_new_password_ends_the_sessions(lite: Site) -> None:
+    browser = lite.client()
+    assert browser.login("kim").status == 303
+    lite.meiyu("users", "passwd", "kim", input="another password 2026\n")
+    lite.secrets.append("another password 2026")
+    assert browser.get("/").status == 303
+    assert browser.login("kim", "another password 2026").status == 303
+
+
+def test_cookie_flags(lite: Site) -> None:
+    plain = lite.client()
+    plain.csrf_of_login_form()
+    reply = plain.login("kim")
+    (session_cookie,) = [c for c in reply.set_cookies if c.startswith("meiyu_session=")]
+    flags = [f.strip().lower() for f in session_cookie.split(";")]
+    assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
+    assert "secure" not in flags
+    assert any(f.startswith("max-age=") for f in flags)
+
+    tls = lite.client(**{"X-Forwarded-Proto": "https"})  # behind a local TLS proxy
+    first = tls.get("/login")
+    (login_cookie,) = first.set_cookies
+    assert {"httponly", "secure", "samesite=lax"} <= {
+        f.strip().lower() for f in login_cookie.split(";")
+    }
+    reply = tls.login("kim")
+    (session_cookie,) = [c for c in reply.set_cookies if c.startswith("meiyu_session=")]
+    assert {"httponly", "secure", "samesite=lax"} <= {
+        f.strip().lower() for f in session_cookie.split(";")
+    }
+
+
+def test_security_headers_on_every_answer(lite: Site) -> None:
+    browser = lite.client()
+    answers = [browser.get("/"), browser.get("/login"), browser.get("/nowhere")]
+    answers.append(browser.get("/api/v1/indicators"))
+    browser.login("kim")
+    answers += [browser.get("/"), browser.get("/api/v1/indicators"), browser.get("/admin/users")]
+    answers.append(browser.get("/api/v1/indicators?period_type=decade"))
+    for reply in answers:
+        csp = reply.header("content-security-policy") or ""
+        assert csp == CSP
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert reply.header("x-content-type-options") == "nosniff"
+        assert reply.header("x-frame-options") == "DENY"
+        if "text/html" in (reply.header("content-type") or ""):
+            assert "<script" not in reply.body and " style=" not in reply.body
+
+
+def test_hostile_input_is_422_or_empty_never_500(lite: Site) -> None:
+    token = lite.token("li")
+    api = lite.client(Authorization=f"Bearer {token}")
+    evil = "' OR 1=1; DROP TABLE users; --"
+    assert json.loads(api.get(f"/api/v1/indicators?indicator={quote(evil)}").body) == []
+    assert api.get(f"/api/v1/indicators?indicator={'a' * 10_000}").status == 422
+    assert 400 <= api.get(f"/api/v1/indicators?indicator={'a' * 100_000}").status < 500
+    assert api.get("/api/v1/indicators?indicator=" + "a" * 41).status == 422
+    assert api.get(f"/api/v1/indicators?period_type={quote(evil)}").status == 422
+    assert api.get("/api/v1/indicators?period_type=month%00").status == 422
+    assert api.get(f"/api/v1/series/{quote(evil)}.csv").status == 404
+    assert api.get(f"/api/v1/series/{'x' * 5000}.csv").status == 422
+    assert api.get("/api/v1/series/a29.csv?period_type=%27").status == 422
+    browser = lite.client()
+    for name, password in ((evil, evil), ("x" * 100_000, PASSWORD), ("kim\x00", "p" * 5000)):
+        assert browser.login(name, password).status in (401, 429)
+    assert lite.count("users") == 3
+
+
+def test_the_migration_matches_the_model_and_goes_down(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diff if "web_sessions" in repr(d)] == []
+    downgrade(engine, "0007")
+    assert "web_sessions" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert "web_sessions" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_meiyu_serve_serves_and_a_taken_port_is_one_line(tmp_path: Path, sqlite_url: str) -> None:
+    config = _config(tmp_path, sqlite_url)
+    assert meiyu_in_process("--config", str(config), "db", "upgrade").returncode == 0
+    _seed(config)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meiyu.cli", "--config", str(config), "serve", "--port", str(port)],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    secrets = [PASSWORD]
+    try:
+        client = Client(port, secrets)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                reply = client.get("/login")
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "meiyu serve did not answer"
+                time.sleep(0.2)
+        assert reply.status == 200 and "登录" in reply.body
+        assert client.login("kim").status == 303
+        assert client.get("/").status == 200
+
+        taken = meiyu_in_process("--config", str(config), "serve", "--port", str(port))
+        assert taken.returncode == 1
+        assert taken.stderr.strip() == (
+            f"error: port {port} on 127.0.0.1 is in use (another meiyu serve?); "
+            "choose one with --port"
+        )
+        bad = meiyu_in_process("--config", str(config), "serve", "--port", "70000")
+        assert bad.returncode == 2
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in err
+    assert "POST /login" in out  # uvicorn's access log is on (on stdout)
+    _no_secret_in(out + err, secrets)
