@@ -565,6 +565,15 @@ def test_hostile_input_is_422_or_empty_never_500(lite: Site) -> None:
     assert lite.count("users") == 3
 
 
+def test_sessions_go_with_their_account_in_the_schema_too(site: Site) -> None:
+    """The foreign key alone ends them (an account deleted by hand, not by `meiyu users`)."""
+    assert site.client().login("kim").status == 303
+    with site.engine.begin() as conn:
+        conn.execute(text("DELETE FROM api_tokens"))
+        conn.execute(text("DELETE FROM users WHERE name = 'kim'"))
+    assert site.count("web_sessions") == 0
+
+
 def test_the_migration_matches_the_model_and_goes_down(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     upgrade(engine)
@@ -619,8 +628,9 @@ def test_meiyu_serve_serves_and_a_taken_port_is_one_line(tmp_path: Path, sqlite_
             f"error: port {port} on 127.0.0.1 is in use (another meiyu serve?); "
             "choose one with --port"
         )
-        bad = meiyu_in_process("--config", str(config), "serve", "--port", "70000")
-        assert bad.returncode == 2
+        for bad in (["--port", "70000"], ["--session-hours", "0"], ["--host", "no such host"]):
+            refused = meiyu_in_process("--config", str(config), "serve", *bad)
+            assert refused.returncode == 2, (bad, refused.stderr)
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import socket
 from typing import Annotated
@@ -40,6 +41,10 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")
     ] = 8000,
+    session_hours: Annotated[
+        float,
+        typer.Option("--session-hours", min=0.1, max=720, help="How long a login lasts."),
+    ] = 8.0,
 ) -> None:
     """Serve the web dashboard (log in with an account made by `meiyu users add`)."""
     import uvicorn
@@ -56,6 +61,7 @@ def serve(
                 indicators=cfg.indicators,
                 timezone=cfg.schedule.timezone,
                 title=cfg.report.title,
+                session_lifetime=dt.timedelta(hours=session_hours),
             )
         )
         shown = f"[{host}]" if ":" in host else host

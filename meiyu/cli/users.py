@@ -109,7 +109,8 @@ def users_list() -> None:
 
 @users_app.command("passwd")
 def users_passwd(name: NameArg) -> None:
-    """Set a new password (stdin's first line or a prompt); the API tokens stay valid."""
+    """Set a new password (stdin's first line or a prompt); logs the account out of the
+    dashboard, its API tokens stay valid."""
     from storage.db import transaction
     from storage.users import change_password, user_by_name
     from web.accounts import hash_password
