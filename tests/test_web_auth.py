@@ -263,7 +263,7 @@ def lite(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> I
         yield running
 
 
-PAGES = ["/", "/admin/users"]
+PAGES = ["/", "/admin/users", "/api/v1/docs"]
 API = ["/api/v1/indicators", "/api/v1/users", "/api/v1/series/a29.csv", "/api/v1/openapi.json"]
 PUBLIC = {"/login", "/static/meiyu.css"}
 
@@ -359,9 +359,14 @@ def test_roles_are_checked_on_every_route(site: Site) -> None:
     assert "hash" not in bearer("wang", "/api/v1/users").body
     # the API's description is there for any account, behind the same login
     spec = json.loads(bearer("kim", "/api/v1/openapi.json").body)
-    assert {"/api/v1/indicators", "/api/v1/users", "/api/v1/series/{indicator}.csv"} <= set(
-        spec["paths"]
-    )
+    documented = {"/api/v1/indicators", "/api/v1/users", "/api/v1/series/{indicator}.csv"}
+    assert documented <= set(spec["paths"])
+    docs = viewer.get("/api/v1/docs")  # the same description as a page
+    assert docs.status == 200
+    for path in documented:
+        assert f"GET {path}" in docs.body
+    assert "string (day, week, month, quarter, year), 默认 month" in docs.body
+    assert "(analyst)" in docs.body and "(admin)" in docs.body
 
 
 def test_a_form_post_without_its_csrf_token_is_refused(site: Site) -> None:
@@ -534,6 +539,7 @@ def test_security_headers_on_every_answer(lite: Site) -> None:
     answers.append(browser.get("/api/v1/indicators"))
     browser.login("kim")
     answers += [browser.get("/"), browser.get("/api/v1/indicators"), browser.get("/admin/users")]
+    answers.append(browser.get("/api/v1/docs"))
     answers.append(browser.get("/api/v1/indicators?period_type=decade"))
     for reply in answers:
         csp = reply.header("content-security-policy") or ""

@@ -169,6 +169,21 @@ def _figure(latest: Latest) -> str:
     return text if lo is None or hi is None else f"{text}（95%：{_bound(lo)}–{_bound(hi)}）"
 
 
+def _schema_text(schema: dict[str, Any]) -> str:
+    """A parameter's OpenAPI schema in a few words: its type, choices and length limit."""
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(_schema_text(x) for x in schema[key])
+    text = str(schema.get("type", ""))
+    if "enum" in schema:
+        text += " (" + ", ".join(str(x) for x in schema["enum"]) + ")"
+    if "maxLength" in schema:
+        text += f", ≤ {schema['maxLength']}"
+    if "default" in schema:
+        text += f", 默认 {schema['default']}"
+    return text
+
+
 def create_app(settings: WebSettings) -> FastAPI:
     """The dashboard on `settings.sessions`' database (migrated already: the CLI does it)."""
     signer = Signer(settings.secret_key)
@@ -404,6 +419,34 @@ def create_app(settings: WebSettings) -> FastAPI:
             tokens=tokens,
             tz=settings.timezone,
         )
+
+    @app.get("/api/v1/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs(
+        request: Request, visitor: Annotated[Visitor, Depends(page("viewer"))]
+    ) -> Response:
+        """The API's operations as FastAPI's OpenAPI describes them, rendered here: Swagger UI
+        needs inline script and a CDN, which the CSP (and an offline server) rule out."""
+        spec = app.openapi()
+        operations = [
+            {
+                "method": method.upper(),
+                "path": path,
+                "summary": op.get("summary", ""),
+                "description": op.get("description", ""),
+                "parameters": [
+                    {
+                        "name": prm["name"],
+                        "in": prm["in"],
+                        "required": prm.get("required", False),
+                        "schema": _schema_text(prm.get("schema", {})),
+                    }
+                    for prm in op.get("parameters", [])
+                ],
+            }
+            for path, methods in spec.get("paths", {}).items()
+            for method, op in methods.items()
+        ]
+        return render(request, "api.html.j2", visitor=visitor, operations=operations)
 
     @app.get("/static/meiyu.css", include_in_schema=False)
     def stylesheet() -> Response:
