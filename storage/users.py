@@ -43,7 +43,8 @@ class TokenRow:
         return self.revoked_at is not None
 
 
-def _user(u: User) -> UserRow:
+def user_row(u: User) -> UserRow:
+    """The typed row of a `users` row (storage.web_sessions reads sessions' accounts too)."""
     role = cast(Role, u.role)  # written only by add_user, from a Role
     return UserRow(u.id, u.name, role, u.password_hash, u.created_at, u.password_changed_at)
 
@@ -59,12 +60,12 @@ def add_user(session: Session, name: str, role: Role, password_hash: str) -> Use
     )
     session.add(user)
     session.flush()
-    return _user(user)
+    return user_row(user)
 
 
 def user_by_name(session: Session, name: str) -> UserRow | None:
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
-    return _user(user) if user else None
+    return user_row(user) if user else None
 
 
 def name_in_use(session: Session, name: str) -> str | None:
@@ -75,7 +76,7 @@ def name_in_use(session: Session, name: str) -> str | None:
 
 def list_users(session: Session) -> list[UserRow]:
     """By name in code-point order, the same on SQLite and PostgreSQL (whose collation varies)."""
-    return sorted((_user(u) for u in session.scalars(select(User))), key=lambda u: u.name)
+    return sorted((user_row(u) for u in session.scalars(select(User))), key=lambda u: u.name)
 
 
 def active_token_counts(session: Session) -> dict[int, int]:
@@ -129,7 +130,7 @@ def tokens_of(session: Session, user_id: int) -> list[TokenRow]:
 def token_by_id(session: Session, token_id: int) -> tuple[TokenRow, UserRow] | None:
     """The token with this id and its account, revoked or not."""
     token = session.get(ApiToken, token_id)
-    return (_token(token), _user(session.get_one(User, token.user_id))) if token else None
+    return (_token(token), user_row(session.get_one(User, token.user_id))) if token else None
 
 
 def token_by_hash(session: Session, token_hash: str) -> tuple[TokenRow, UserRow] | None:
@@ -141,7 +142,7 @@ def token_by_hash(session: Session, token_hash: str) -> tuple[TokenRow, UserRow]
         .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
     )
     found = session.execute(stmt).one_or_none()
-    return (_token(found[0]), _user(found[1])) if found else None
+    return (_token(found[0]), user_row(found[1])) if found else None
 
 
 def touch_token(session: Session, token_id: int, at: dt.datetime | None = None) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.models import User, WebSession, utcnow
-from storage.users import UserRow, _user
+from storage.users import UserRow, user_row
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def live_web_session(
     found = session.execute(stmt).one_or_none()
     if found is None or found[0].expires_at <= (now or utcnow()):
         return None
-    return _row(found[0]), _user(found[1])
+    return _row(found[0]), user_row(found[1])
 
 
 def end_web_session(session: Session, session_hash: str) -> bool:
