@@ -70,16 +70,26 @@ def lite(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> I
         yield running
 
 
-PAGES = ["/", "/admin/users", "/api/v1/docs"]
-API = ["/api/v1/indicators", "/api/v1/users", "/api/v1/series/a29.csv", "/api/v1/openapi.json"]
+PAGES = ["/", "/admin/users", "/api/v1/docs", "/items", "/items/1"]
+API = [
+    "/api/v1/indicators",
+    "/api/v1/users",
+    "/api/v1/series/a29.csv",
+    "/api/v1/openapi.json",
+    "/api/v1/items",
+    "/api/v1/items/1",
+]
 PUBLIC = {"/login", "/static/meiyu.css"}
 
 
 def test_every_route_needs_a_login(site: Site) -> None:
     routes = {r.path for r in site.app.routes if isinstance(r, APIRoute)}
     # a new route must be added here, and so be checked: nothing slips in unguarded
-    templated = {p.replace("a29.csv", "{indicator}.csv") for p in API}
-    assert routes == {*PAGES, *templated, *PUBLIC, "/logout"}
+    templated = {
+        p.replace("a29.csv", "{indicator}.csv").replace("/items/1", "/items/{item_id}")
+        for p in [*PAGES, *API]
+    }
+    assert routes == {*templated, *PUBLIC, "/logout"}
     anonymous = site.client()
     for path in PAGES:
         reply = anonymous.get(path)

@@ -49,6 +49,7 @@ from storage.web_sessions import (
     end_web_session,
     live_web_session,
 )
+from web import items as item_pages
 from web.accounts import (
     allows,
     bearer_token,
@@ -453,6 +454,17 @@ def create_app(settings: WebSettings) -> FastAPI:
         return PlainTextResponse(
             (STATIC / "meiyu.css").read_text(encoding="utf-8"), media_type="text/css"
         )
+
+    item_pages.register(
+        app,
+        sessions=settings.sessions,
+        indicators=settings.indicators,
+        timezone=settings.timezone,
+        render=render,
+        page=page,
+        api=api,
+        page_error=_PageError,
+    )
 
     # ------------------------------------------------------------ JSON API
 
