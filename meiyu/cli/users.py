@@ -8,7 +8,7 @@ printed once, when it is made, and only its sha256 is stored.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,11 @@ from rich.table import Table
 from kernel.errors import UserError
 from meiyu.cli import _common
 from meiyu.cli._common import _local, _sessions, _show, state
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from storage.users import UserRow
 
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard accounts and API tokens.")
 
@@ -41,8 +46,14 @@ def _read_password(prompt: str) -> str:
     return password
 
 
-def _no_user(name: str) -> UserError:
-    return UserError(f"{name}: no such account (meiyu users list)")
+def _account(s: Session, name: str) -> UserRow:
+    """The account called `name`, or the one-line error every command gives for a wrong name."""
+    from storage.users import user_by_name
+
+    user = user_by_name(s, name)
+    if user is None:
+        raise UserError(f"{name}: no such account (meiyu users list)")
+    return user
 
 
 @users_app.command("add")
@@ -112,15 +123,13 @@ def users_passwd(name: NameArg) -> None:
     """Set a new password (stdin's first line or a prompt); logs the account out of the
     dashboard, its API tokens stay valid."""
     from storage.db import transaction
-    from storage.users import change_password, user_by_name
+    from storage.users import change_password
     from web.accounts import hash_password
 
     cfg = state.config()
     _, sessions = _sessions(cfg)
     with sessions() as s:
-        user = user_by_name(s, name)
-    if user is None:
-        raise _no_user(name)
+        user = _account(s, name)
     password_hash = hash_password(_read_password(f"new password for {name}"))
     with transaction(sessions) as s:
         change_password(s, user.id, password_hash)
@@ -131,14 +140,12 @@ def users_passwd(name: NameArg) -> None:
 def users_remove(name: NameArg) -> None:
     """Delete an account and its API tokens."""
     from storage.db import transaction
-    from storage.users import remove_user, user_by_name
+    from storage.users import remove_user
 
     cfg = state.config()
     _, sessions = _sessions(cfg)
     with transaction(sessions) as s:
-        user = user_by_name(s, name)
-        if user is None:
-            raise _no_user(name)
+        user = _account(s, name)
         tokens = remove_user(s, user.id)
     _common.out.print(
         f"account {name} removed ({tokens} API token(s) deleted)", markup=False, highlight=False
@@ -149,16 +156,14 @@ def users_remove(name: NameArg) -> None:
 def users_token(name: NameArg) -> None:
     """Make an API token for scripts (`Authorization: Bearer …`): printed once, stored hashed."""
     from storage.db import transaction
-    from storage.users import add_token, user_by_name
+    from storage.users import add_token
     from web.accounts import new_token
 
     cfg = state.config()
     _, sessions = _sessions(cfg)
     plain, digest = new_token()
     with transaction(sessions) as s:
-        user = user_by_name(s, name)
-        if user is None:
-            raise _no_user(name)
+        user = _account(s, name)
         token = add_token(s, user.id, digest)
     # The token alone on stdout, so TOKEN=$(meiyu users token NAME) takes it; the note on stderr.
     sys.stdout.write(plain + "\n")
@@ -174,14 +179,12 @@ def users_token(name: NameArg) -> None:
 @users_app.command("tokens")
 def users_tokens(name: NameArg) -> None:
     """An account's API tokens: id, created, last used, revoked (never the token)."""
-    from storage.users import tokens_of, user_by_name
+    from storage.users import tokens_of
 
     cfg = state.config()
     _, sessions = _sessions(cfg)
     with sessions() as s:
-        user = user_by_name(s, name)
-        if user is None:
-            raise _no_user(name)
+        user = _account(s, name)
         tokens = tokens_of(s, user.id)
     if not tokens:
         _common.out.print(f"{name} has no API tokens (meiyu users token {name})", markup=False)
