@@ -79,7 +79,7 @@ API = [
     "/api/v1/items",
     "/api/v1/items/1",
 ]
-PUBLIC = {"/login", "/static/meiyu.css"}
+PUBLIC = {"/login", "/static/meiyu.css", "/static/fonts/normal.otf", "/static/fonts/bold.otf"}
 
 
 def test_every_route_needs_a_login(site: Site) -> None:
@@ -89,7 +89,8 @@ def test_every_route_needs_a_login(site: Site) -> None:
         p.replace("a29.csv", "{indicator}.csv").replace("/items/1", "/items/{item_id}")
         for p in [*PAGES, *API]
     }
-    assert routes == {*templated, *PUBLIC, "/logout"}
+    public = {p for p in PUBLIC if "/fonts/" not in p} | {"/static/fonts/{weight}.otf"}
+    assert routes == {*templated, *public, "/logout"}
     anonymous = site.client()
     for path in PAGES:
         reply = anonymous.get(path)
@@ -460,3 +461,21 @@ def test_meiyu_serve_serves_and_a_taken_port_is_one_line(tmp_path: Path, sqlite_
     assert f"http://127.0.0.1:{port}/" in err
     assert "POST /login" in out  # uvicorn's access log is on (on stdout)
     no_secret_in(out + err, secrets)
+
+
+def test_the_packaged_cjk_font_is_served_for_browsers_without_one(site: Site) -> None:
+    from reports.pdf import font_paths
+
+    anonymous = site.client()  # the login page needs it too
+    for weight, path in font_paths().items():
+        reply = anonymous.get(f"/static/fonts/{weight}.otf")
+        assert reply.status == 200, weight
+        assert reply.header("content-length") == str(path.stat().st_size)
+        assert reply.header("content-type") == "font/otf"
+        assert reply.header("cache-control") == "public, max-age=604800, immutable"
+        assert reply.header("content-security-policy") == CSP
+    for wrong in ("/static/fonts/italic.otf", "/static/fonts/..%2f..%2fmeiyu.toml.otf"):
+        assert anonymous.get(wrong).status in (404, 422), wrong
+    css = anonymous.get("/static/meiyu.css").body
+    assert 'url("/static/fonts/normal.otf")' in css and 'url("/static/fonts/bold.otf")' in css
+    assert "font-src 'self'" in CSP

@@ -22,7 +22,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+)
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +37,7 @@ from starlette.responses import Response
 from kernel.config import IndicatorConfig
 from kernel.errors import UserError
 from kernel.roles import Role
+from reports.pdf import font_paths
 from reports.series import columns, series_rows, to_csv
 from storage.db import transaction
 from storage.users import (
@@ -453,6 +460,16 @@ def create_app(settings: WebSettings) -> FastAPI:
     def stylesheet() -> Response:
         return PlainTextResponse(
             (STATIC / "meiyu.css").read_text(encoding="utf-8"), media_type="text/css"
+        )
+
+    @app.get("/static/fonts/{weight}.otf", include_in_schema=False)
+    def font(weight: Literal["normal", "bold"]) -> Response:
+        """The packaged Noto Sans CJK (reports.pdf.font_paths): not account data, so a browser
+        keeps it (16 MB) instead of the pages' no-store."""
+        return FileResponse(
+            font_paths()[weight],
+            media_type="font/otf",
+            headers={"Cache-Control": "public, max-age=604800, immutable"},
         )
 
     item_pages.register(

@@ -15,9 +15,10 @@ from collections import deque
 SESSION_COOKIE = "meiyu_session"
 LOGIN_COOKIE = "meiyu_login"  # the pre-login CSRF cookie of the login form
 
-# No inline script or style anywhere: the pages load /static/meiyu.css and nothing else.
+# No inline script or style anywhere: the pages load /static/meiyu.css and, where the
+# browser has no CJK font of its own, the packaged Noto Sans CJK from /static/fonts/.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
