@@ -423,31 +423,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start_serve(config: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "meiyu.cli", "--config", str(config), "serve", "--port", str(port)],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _first_answer(client: Client, proc: subprocess.Popen[str]) -> Reply:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return client.get("/login")
+        except OSError:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "meiyu serve did not answer"
+            time.sleep(0.2)
+
+
 def test_meiyu_serve_serves_and_a_taken_port_is_one_line(tmp_path: Path, sqlite_url: str) -> None:
     config = site_config(tmp_path, sqlite_url)
     assert meiyu_in_process("--config", str(config), "db", "upgrade").returncode == 0
     seed_site(config)
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "meiyu.cli", "--config", str(config), "serve", "--port", str(port)],
-        cwd=REPO,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    secrets = [PASSWORD]
+    key = {"MEIYU_WEB_SECRET": "a-signing-key-of-forty-characters-123456"}
+    proc = _start_serve(config, port, key)
+    secrets = [PASSWORD, key["MEIYU_WEB_SECRET"]]
+    client = Client(port, secrets)
     try:
-        client = Client(port, secrets)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                reply = client.get("/login")
-                break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "meiyu serve did not answer"
-                time.sleep(0.2)
+        reply = _first_answer(client, proc)
         assert reply.status == 200 and "登录" in reply.body
         assert client.login("kim").status == 303
         assert client.get("/").status == 200
@@ -461,12 +469,31 @@ def test_meiyu_serve_serves_and_a_taken_port_is_one_line(tmp_path: Path, sqlite_
         for bad in (["--port", "70000"], ["--session-hours", "0"], ["--host", "no such host"]):
             refused = meiyu_in_process("--config", str(config), "serve", *bad)
             assert refused.returncode == 2, (bad, refused.stderr)
+        short = meiyu_in_process(
+            "--config", str(config), "serve", env={"MEIYU_WEB_SECRET": "too-short"}
+        )
+        assert short.returncode == 2
+        assert short.stderr.strip() == (
+            "error: MEIYU_WEB_SECRET: expected at least 32 characters, got 9"
+        )
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in err
     assert "POST /login" in out  # uvicorn's access log is on (on stdout)
     no_secret_in(out + err, secrets)
+    # the same MEIYU_WEB_SECRET after a restart: the login holds; a fresh key ends it
+    for env, logged_in in ((key, True), ({}, False)):
+        proc = _start_serve(config, port, env)
+        try:
+            _first_answer(Client(port, []), proc)
+            reply = client.get("/")
+            assert (reply.status == 200) is logged_in, reply.status
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
+        assert ("set MEIYU_WEB_SECRET to keep them" in err) is not logged_in, err
+        no_secret_in(out + err, secrets)
 
 
 def test_the_packaged_cjk_font_is_served_for_browsers_without_one(site: Site) -> None:

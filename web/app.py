@@ -87,8 +87,12 @@ MAX_PASSWORD_LENGTH = 1024
 LOGIN_FORM_SECONDS = 3600
 STATIC = Path(__file__).with_name("static")
 # a static file's name: letters, digits, dots, dashes; no slash, so nothing outside its folder
-STATIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.(css|js)$"
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+STATIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.(css|js|svg)$"
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 def _static(path: Path) -> Response:
@@ -470,7 +474,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.get("/static/{name}", include_in_schema=False)
     def static_file(name: Annotated[str, PathParam(pattern=STATIC_NAME)]) -> Response:
-        """The pages' own CSS and scripts (web/static/): one plain file name, no folders."""
+        """The pages' own CSS, scripts and icon (web/static/): one plain file name, no folders."""
         return _static(STATIC / name)
 
     @app.get("/static/vendor/{name}", include_in_schema=False)

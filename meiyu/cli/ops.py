@@ -16,6 +16,7 @@ from meiyu.cli._common import _local, _sessions, _show, app, state
 from meiyu.cli.crawl import _run_crawl
 from meiyu.cli.indicators import _compute
 from meiyu.cli.reports import _brief, _report
+from meiyu.cli.serve import HOST_OPTION, PORT_OPTION, _serve
 
 if TYPE_CHECKING:
     from scheduler import JobInfo
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/demo"),
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Then serve the dashboard on the demo database, with a one-time demo account "
+            "whose password is printed once (the demo is built first unless it is there).",
+        ),
+    ] = False,
+    host: Annotated[str, HOST_OPTION] = "127.0.0.1",
+    port: Annotated[int, PORT_OPTION] = 8000,
 ) -> None:
     """Serve the generated demo corpus locally, crawl it, compute, and write the report."""
     from meiyu.demo.fixturesite.server import FixtureSite
@@ -32,17 +43,86 @@ def demo(
     base = state.config()
     with FixtureSite() as site:
         cfg = demo_config(base, site)
-        _common.out.print(f"demo corpus served at {site.proxy_url} (HTTP proxy for *.test hosts)")
-        _run_crawl(cfg, list(cfg.sources))
+        if serve and _demo_built(cfg, out_dir):
+            _common.out.print(
+                "the demo database is built already (`meiyu demo` without --serve rebuilds it)"
+            )
+        else:
+            _common.out.print(
+                f"demo corpus served at {site.proxy_url} (HTTP proxy for *.test hosts)"
+            )
+            _run_crawl(cfg, list(cfg.sources))
+            _build_demo(cfg, out_dir, DEMO_NOTE)
+            write_manifest(site.world, out_dir)
+    if serve:
+        _serve_demo(cfg, host, port)
+
+
+DEMO_MONTH = (2023, 12)
+DEMO_ACCOUNT = "demo"
+
+
+def _build_demo(cfg: Config, out_dir: Path, note: str) -> None:
     _compute(cfg)
     _demo_alerts(cfg)
-    year, month = 2023, 12
-    paths = _report(cfg, year, month, out_dir, DEMO_NOTE, ["html", "pdf", "xlsx"])
-    brief_path = _brief(cfg, "2023-W52", None, out_dir, demo_note=DEMO_NOTE)
-    write_manifest(site.world, out_dir)
+    paths = _report(cfg, *DEMO_MONTH, out_dir, note, ["html", "pdf", "xlsx"])
+    brief_path = _brief(cfg, "2023-W52", None, out_dir, demo_note=note)
     for path in paths:
         _common.out.print(f"[bold green]demo report:[/bold green] {path.resolve()}")
     _common.out.print(f"[bold green]weekly brief:[/bold green] {brief_path.resolve()}")
+
+
+def _demo_built(cfg: Config, out_dir: Path) -> bool:
+    """Whether `meiyu demo` ran to its end here: the report written and every indicator's demo
+    month stored."""
+    from reports.series import series_rows
+
+    year, month = DEMO_MONTH
+    if not (out_dir / f"meiyu-report-{year:04d}-{month:02d}.html").is_file():
+        return False
+    _, sessions = _sessions(cfg)
+    with sessions() as s:
+        return all(
+            any(
+                str(r["period"]) == f"{year:04d}-{month:02d}" for r in series_rows(s, k, i, "month")
+            )
+            for k, i in cfg.indicators.items()
+        )
+
+
+def _serve_demo(cfg: Config, host: str, port: int) -> None:
+    """The dashboard on the demo database with an admin account `demo` that lives as long as
+    the server: a random password, printed once, and removed (with its logins) at exit."""
+    import secrets
+
+    from storage.db import transaction
+    from storage.users import add_user, remove_user, user_by_name
+    from web.accounts import hash_password
+
+    password = secrets.token_urlsafe(18)
+    _, sessions = _sessions(cfg)
+    with transaction(sessions) as s:
+        old = user_by_name(s, DEMO_ACCOUNT)
+        if old is not None:
+            remove_user(s, old.id)
+        add_user(s, DEMO_ACCOUNT, "admin", hash_password(password))
+
+    def ready(url: str) -> None:
+        _common.out.print(
+            f"log in at {url} as {DEMO_ACCOUNT} with the password {password} "
+            "(this once: the account is removed when the server stops)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    try:
+        _serve(cfg, host, port, 8.0, ready)
+    finally:
+        with transaction(sessions) as s:
+            account = user_by_name(s, DEMO_ACCOUNT)
+            if account is not None:
+                remove_user(s, account.id)
 
 
 def _demo_alerts(cfg: Config) -> None:

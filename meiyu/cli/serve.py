@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import socket
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
+from kernel.config import Config
 from kernel.errors import MeiyuError, UserError
 from meiyu.cli import _common
 from meiyu.cli._common import _sessions, app, state
@@ -35,44 +38,81 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-@app.command("serve")
-def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")
-    ] = 8000,
-    session_hours: Annotated[
-        float,
-        typer.Option("--session-hours", min=0.1, max=720, help="How long a login lasts."),
-    ] = 8.0,
+SECRET_ENV = "MEIYU_WEB_SECRET"
+
+
+def secret_key() -> bytes | None:
+    """The cookie-signing key from MEIYU_WEB_SECRET (at least 32 characters), so that logins
+    outlive a restart and several server processes accept each other's cookies; None: a fresh
+    key for this process."""
+    import hashlib
+    import os
+
+    value = os.environ.get(SECRET_ENV)
+    if value is None or value == "":
+        return None
+    if len(value) < 32:
+        raise UserError(f"{SECRET_ENV}: expected at least 32 characters, got {len(value)}")
+    return hashlib.sha256(value.encode("utf-8")).digest()
+
+
+def _serve(
+    cfg: Config,
+    host: str,
+    port: int,
+    session_hours: float,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the web dashboard (log in with an account made by `meiyu users add`)."""
+    """The dashboard on cfg's database until Ctrl-C; `ready(url)` once it listens."""
     import uvicorn
 
     from web.app import WebSettings, create_app
 
-    cfg = state.config()
+    key = secret_key()
     sock = _listen(host, port)  # first: a taken port fails before the database is touched
     try:
         _, sessions = _sessions(cfg)
-        web = create_app(
-            WebSettings(
-                sessions=sessions,
-                indicators=cfg.indicators,
-                timezone=cfg.schedule.timezone,
-                title=cfg.report.title,
-                session_lifetime=dt.timedelta(hours=session_hours),
-            )
+        settings = WebSettings(
+            sessions=sessions,
+            indicators=cfg.indicators,
+            timezone=cfg.schedule.timezone,
+            title=cfg.report.title,
+            session_lifetime=dt.timedelta(hours=session_hours),
         )
+        if key is not None:
+            settings = dataclasses.replace(settings, secret_key=key)
+        web = create_app(settings)
         shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{sock.getsockname()[1]}/"
         _common.err.print(
-            f"meiyu dashboard on http://{shown}:{port}/ (Ctrl-C stops it)",
+            f"meiyu dashboard on {url} (Ctrl-C stops it)"
+            + ("" if key else f"; logins end when it stops (set {SECRET_ENV} to keep them)"),
             markup=False,
             highlight=False,
         )
+        if ready is not None:
+            ready(url)
         # proxy_headers (uvicorn's default, trusted from 127.0.0.1): behind a local TLS proxy
         # the app sees https from X-Forwarded-Proto, and so marks its cookies Secure
         server = uvicorn.Server(uvicorn.Config(web, log_level="info", lifespan="off"))
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+HOST_OPTION = typer.Option("--host", help="Address to listen on.")
+PORT_OPTION = typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on (0: any).")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, HOST_OPTION] = "127.0.0.1",
+    port: Annotated[int, PORT_OPTION] = 8000,
+    session_hours: Annotated[
+        float,
+        typer.Option("--session-hours", min=0.1, max=720, help="How long a login lasts."),
+    ] = 8.0,
+) -> None:
+    """Serve the web dashboard (log in with an account made by `meiyu users add`; set
+    MEIYU_WEB_SECRET to keep logins across restarts)."""
+    _serve(state.config(), host, port, session_hours)

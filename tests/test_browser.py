@@ -1,0 +1,258 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright, against
+`meiyu demo --serve` on a demo database that `meiyu demo` built first (the README's way).
+
+The demo's a29 carries a hostile name and one crawled item a hostile title and a `javascript:`
+link: every page must show them as text, no dialog may open, and the console must stay free of
+errors (a CSP violation is one). Each page is also photographed at 1366×768 and at a 390-px
+phone width, into MEIYU_SCREENSHOTS when it is set (for a person to look at), else tmp.
+
+`make test` installs Chromium (the Makefile's `browser` target); without one, these skip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import make_engine, session_factory, transaction
+from storage.writes import DocumentRecord, ensure_source, upsert_document
+from tests.conftest import REPO, run_meiyu
+from tests.helpers_web import EVIL_NAME, site_config
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(2)> 威海海鲜'
+SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
+
+if CHROMIUM is None:  # pragma: no cover - make test installs it
+    pytest.skip("no chromium (make test installs Debian's)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@dataclass
+class Dashboard:
+    url: str
+    password: str
+    db_url: str
+    shots: Path
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+
+def _env(db_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")}
+    env.update(MEIYU_DATABASE_URL=db_url, PYTHONUNBUFFERED="1")
+    return env
+
+
+def _plant_hostile_item(db_url: str) -> int:
+    """A crawled item whose title is markup and whose link is `javascript:`."""
+    engine = make_engine(db_url)
+    try:
+        with transaction(session_factory(engine)) as s:
+            source = ensure_source(s, "hostile-outlet", "rss", "zh", "hostile-outlet")
+            record = DocumentRecord(
+                url="javascript:alert(3)",
+                source="hostile-outlet",
+                outlet="hostile-outlet",
+                title=HOSTILE,
+                text=f"{HOSTILE} 正文",
+                language="zh",
+                published_at=dt.datetime(2023, 12, 31, 2, tzinfo=dt.UTC),
+                fetched_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                content_hash="hostile-browser",
+            )
+            return upsert_document(s, record, source, None)[1]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    tmp = tmp_path_factory.mktemp("browser")
+    db_url = f"sqlite:///{tmp / 'demo.db'}"
+    config = site_config(tmp, db_url)
+    out = tmp / "out"
+    built = run_meiyu("--config", str(config), "demo", "--out", str(out), env=_env(db_url))
+    assert built.returncode == 0, built.stderr[-3000:]
+    _plant_hostile_item(db_url)
+    shots = Path(os.environ.get("MEIYU_SCREENSHOTS") or tmp / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meiyu.cli", "--config", str(config), "demo", "--serve"]
+        + ["--out", str(out), "--port", "0"],
+        cwd=REPO,
+        env=_env(db_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    found = None
+    deadline = time.monotonic() + 120
+    while found is None and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        found = re.search(r"log in at (http://\S+) as demo with the password (\S+)", line)
+    assert found, "".join(output)
+    assert "built already" in "".join(output)  # make demo's database, not a second crawl
+    try:
+        yield Dashboard(found.group(1), found.group(2), db_url, shots, process, output)
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        output.append(rest)
+    # Ctrl-C's exit: uvicorn shuts down, then passes the signal on (128 + SIGINT)
+    assert process.returncode in (0, 130), "".join(output)
+    assert "Finished server process" in "".join(output)
+    logs = "".join(output)
+    # the password was printed once (the line above), never logged again
+    assert logs.count(found.group(2)) == 1
+    engine = make_engine(db_url)
+    with engine.connect() as conn:  # the one-time account went with the server
+        assert conn.execute(text("SELECT count(*) FROM users WHERE name = 'demo'")).scalar() == 0
+    engine.dispose()
+
+
+@dataclass
+class Watch:
+    """What a page did that it must not: dialogs, script errors, console errors."""
+
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser(dashboard: Dashboard) -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _page(browser: Any, size: str = "desktop") -> tuple[Any, Any, Watch]:
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = context.new_page()
+    watch = Watch()
+
+    def on_dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+    page.on(
+        "response",
+        lambda r: watch.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    page.on("console", lambda msg: watch.errors.append(msg.text) if msg.type == "error" else None)
+    return context, page, watch
+
+
+def _login(page: Any, dashboard: Dashboard) -> None:
+    page.goto(dashboard.url + "login")
+    page.fill("input[name=name]", "demo")
+    page.fill("input[name=password]", dashboard.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(dashboard.url)
+
+
+def _visit(page: Any, dashboard: Dashboard, path: str, shot: str) -> None:
+    reply = page.goto(dashboard.url + path.lstrip("/"))
+    assert reply is not None and reply.status == 200, (path, reply and reply.status)
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.fonts.ready")
+    page.screenshot(path=str(dashboard.shots / f"{shot}.png"), full_page=True)
+
+
+def _item_id(dashboard: Dashboard) -> int:
+    engine = make_engine(dashboard.db_url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT id FROM documents WHERE content_hash = 'hostile-browser'")
+        ).scalar_one()
+    engine.dispose()
+    return int(found)
+
+
+PAGES = {
+    "overview": "/",
+    "items": "/items",
+    "items-a29": "/items?indicator=a29&period=2023-12",
+    "users": "/admin/users",
+    "api": "/api/v1/docs",
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_every_page_renders_and_runs_no_injected_script(
+    browser: Any, dashboard: Dashboard, size: str
+) -> None:
+    context, page, watch = _page(browser, size)
+    try:
+        _visit(page, dashboard, "/login", f"login-{size}")
+        _login(page, dashboard)
+        hostile = _item_id(dashboard)
+        for name, path in {**PAGES, "item": f"/items/{hostile}"}.items():
+            _visit(page, dashboard, path, f"{name}-{size}")
+            # nothing wider than the window: the page scrolls down, never sideways
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 1, (name, size, overflow)
+        # the hostile title is on the list and the item page as text, its link is no href
+        _visit(page, dashboard, f"/items/{hostile}", f"item-{size}")
+        assert HOSTILE in page.inner_text("main")
+        assert page.locator('a[href^="javascript:"]').count() == 0
+        assert page.locator("main img").count() == 0
+        _visit(page, dashboard, "/items", f"items-{size}")
+        assert HOSTILE in page.inner_text("main")
+        # the hostile indicator name too, wherever a page names a29
+        _visit(page, dashboard, "/", f"overview-{size}")
+        assert EVIL_NAME in page.inner_text("main")
+    finally:
+        context.close()
+    assert watch.dialogs == [], watch.dialogs
+    assert watch.errors == [], watch.errors
+
+
+def test_logging_out_in_the_browser_ends_the_session(browser: Any, dashboard: Dashboard) -> None:
+    context, page, watch = _page(browser)
+    try:
+        _login(page, dashboard)
+        page.click("form[action='/logout'] button")
+        page.wait_for_url(dashboard.url + "login")
+        page.goto(dashboard.url + "items")
+        assert page.url == dashboard.url + "login"
+        # a wrong password shows the Chinese error and no session
+        page.fill("input[name=name]", "demo")
+        page.fill("input[name=password]", "wrong-password-123")
+        page.click("button[type=submit]")
+        assert "账户名或密码不正确" in page.inner_text("body")
+        assert not [c for c in context.cookies() if c["name"] == "meiyu_session"]
+    finally:
+        context.close()
+    assert watch.dialogs == []
