@@ -118,14 +118,22 @@ def current_model(key: str, ind: IndicatorConfig) -> str:
 
 
 def sample_month(
-    cfg: Config, session: Session, key: str, year: int, month: int, n: int, seed: int = 0
+    cfg: Config,
+    session: Session,
+    key: str,
+    year: int,
+    month: int,
+    n: int,
+    seed: int = 0,
+    include_audited: bool = False,
 ) -> AuditSample:
     """The month's (local calendar) relevant items scored by the current model and not audited
-    yet, `n` of them at most, stratified."""
+    yet, `n` of them at most, stratified. With `include_audited` the labelled items stay in
+    the draw, so the sample stays what it was before its first label (the dashboard's)."""
     ind = cfg.indicator(key)
     mid = current_model(key, ind)
     start, end = month_bounds(year, month, cfg.tz)
-    cands = store.candidates(session, key, mid, start, end)
+    cands = store.candidates(session, key, mid, start, end, include_audited)
     period = f"{year:04d}-{month:02d}"
     picked = draw(cands, n, seed, f"{key}|{period}")
     items = [

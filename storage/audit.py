@@ -49,10 +49,17 @@ class LabelRow:
 
 
 def candidates(
-    session: Session, indicator: str, model_id: str, start: dt.datetime, end: dt.datetime
+    session: Session,
+    indicator: str,
+    model_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    include_audited: bool = False,
 ) -> list[Candidate]:
     """Relevant items published in [start, end) scored by `model_id`, without an audit label
-    for the indicator (a second round of the same month adds new items), in id order."""
+    for the indicator (a second round of the same month adds new items), in id order.
+    `include_audited` keeps the labelled ones: the dashboard labels one sample item by item,
+    and the sample must not change under it with every label."""
     audited = select(AuditLabel.document_id).where(AuditLabel.indicator == indicator)
     columns = select(
         Document.id,
@@ -70,10 +77,11 @@ def candidates(
             Document.published_at >= start,
             Document.published_at < end,
             Document.published_at.is_not(None),
-            Document.id.not_in(audited),
         )
         .order_by(Document.id)
     )
+    if not include_audited:
+        stmt = stmt.where(Document.id.not_in(audited))
     return [Candidate(*r) for r in session.execute(stmt)]  # type: ignore[arg-type]
 
 
