@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from http.cookies import SimpleCookie
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import load_config
 from kernel.values import ValueDetails
+from meiyu.cli.serve import audit_hooks
 from nlp.identity import definition_version
 from storage.db import make_engine, session_factory, transaction
 from storage.writes import ValueRecord, upsert_values
@@ -209,16 +210,31 @@ def no_secret_in(text_: str, secrets: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_site(db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Site]:
+def running_site(
+    db_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    seed: Callable[[Path], None] | None = None,
+    audit: bool = True,
+) -> Iterator[Site]:
+    """The seeded site on a real server, with the audit page's hooks as `meiyu serve` builds
+    them; `seed` stores more (given the config) before the server starts."""
     caplog.set_level(logging.INFO)
     config = site_config(tmp_path, db_url)
     assert meiyu_in_process("--config", str(config), "db", "upgrade").returncode == 0
     seed_site(config)
+    if seed is not None:
+        seed(config)
     cfg = load_config(config)
     engine = make_engine(cfg.database.url)
     sessions = session_factory(engine)
     app = create_app(
-        WebSettings(sessions=sessions, indicators=cfg.indicators, timezone=cfg.schedule.timezone)
+        WebSettings(
+            sessions=sessions,
+            indicators=cfg.indicators,
+            timezone=cfg.schedule.timezone,
+            audit=audit_hooks(cfg) if audit else None,
+        )
     )
     secrets = [PASSWORD, WRONG]
     with serving(app) as port:

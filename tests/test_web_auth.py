@@ -70,7 +70,7 @@ def lite(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> I
         yield running
 
 
-PAGES = ["/", "/admin/users", "/api/v1/docs", "/items", "/items/1"]
+PAGES = ["/", "/admin/users", "/api/v1/docs", "/items", "/items/1", "/audit"]
 API = [
     "/api/v1/indicators",
     "/api/v1/users",
@@ -106,8 +106,9 @@ def test_every_route_needs_a_login(site: Site) -> None:
         assert reply.status == 401, path
         assert reply.header("www-authenticate") == "Bearer"
         assert "application/json" in (reply.header("content-type") or "")
-    reply = anonymous.request("POST", "/logout", {"csrf": "x"})
-    assert (reply.status, reply.header("location")) == (303, "/login")
+    for path in ("/logout", "/audit"):  # the form POSTs (/audit's GET is in PAGES)
+        reply = anonymous.request("POST", path, {"csrf": "x"})
+        assert (reply.status, reply.header("location")) == (303, "/login"), path
     for path in PUBLIC:
         assert anonymous.get(path).status == 200
     # a forged or made-up session cookie is no login either
@@ -158,6 +159,7 @@ def test_roles_are_checked_on_every_route(site: Site) -> None:
     assert denied.status == 403 and "需要 admin 权限" in denied.body
     assert "text/html" in (denied.header("content-type") or "")
     assert analyst.get("/admin/users").status == 403
+    assert viewer.get("/audit").status == 403 and analyst.get("/audit").status == 200
     listing = admin.get("/admin/users")
     assert listing.status == 200
     assert all(name in listing.body for name in ROLES) and "$argon2" not in listing.body

@@ -56,6 +56,7 @@ from storage.web_sessions import (
     end_web_session,
     live_web_session,
 )
+from web import audit as audit_page
 from web import items as item_pages
 from web.accounts import (
     allows,
@@ -116,6 +117,8 @@ class WebSettings:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     login_limit: int = 5
     login_window_seconds: float = 60.0
+    # the audit page's pipelines functions (web/ may not import pipelines); None: page off
+    audit: audit_page.AuditHooks | None = None
 
 
 @dataclass(frozen=True)
@@ -500,6 +503,15 @@ def create_app(settings: WebSettings) -> FastAPI:
         render=render,
         page=page,
         api=api,
+        page_error=_PageError,
+    )
+    audit_page.register(
+        app,
+        sessions=settings.sessions,
+        indicators=settings.indicators,
+        hooks=settings.audit,
+        render=render,
+        page=page,
         page_error=_PageError,
     )
 

@@ -7,7 +7,8 @@ import datetime as dt
 import errno
 import socket
 from collections.abc import Callable
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +16,44 @@ from kernel.config import Config
 from kernel.errors import MeiyuError, UserError
 from meiyu.cli import _common
 from meiyu.cli._common import _sessions, app, state
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from kernel.audit import AuditItem
+    from kernel.config import Config
+    from web.audit import AuditHooks
+
+# what a label stored from the dashboard names as its file (`meiyu audit import` names the file)
+DASHBOARD_SOURCE = Path("dashboard")
+
+
+def audit_hooks(cfg: Config) -> AuditHooks:
+    """The audit page's pipelines functions: the sample of `meiyu audit sample` and each label
+    stored through `meiyu audit import`'s own checks and writes (web/ may not import them)."""
+    from kernel.audit import COLUMNS
+    from pipelines.audit import AUDIT_MIN_ITEMS, audit_report, import_rows, sample_month
+    from web.audit import AuditHooks
+
+    def store(sessions: sessionmaker[Session], item: AuditItem, human: str, annotator: str) -> None:
+        row = {
+            "document_id": str(item.document_id),
+            "indicator": item.indicator,
+            "model_id": item.model_id,
+            "model_label": item.model_label,
+            "human_label": human,
+            "annotator": annotator,
+        }
+        import_rows(cfg, sessions, DASHBOARD_SOURCE, COLUMNS, [(2, row)])
+
+    return AuditHooks(
+        sample=lambda s, key, year, month, n, seed: sample_month(
+            cfg, s, key, year, month, n, seed, include_audited=True
+        ),
+        store=store,
+        report=lambda s, key: audit_report(cfg, s, key),
+        min_items=AUDIT_MIN_ITEMS,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -78,6 +117,7 @@ def _serve(
             timezone=cfg.schedule.timezone,
             title=cfg.report.title,
             session_lifetime=dt.timedelta(hours=session_hours),
+            audit=audit_hooks(cfg),
         )
         if key is not None:
             settings = dataclasses.replace(settings, secret_key=key)
