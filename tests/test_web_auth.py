@@ -70,7 +70,7 @@ def lite(sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> I
         yield running
 
 
-PAGES = ["/", "/admin/users", "/api/v1/docs", "/items", "/items/1", "/audit"]
+PAGES = ["/", "/admin/users", "/api/v1/docs", "/items", "/items/1", "/audit", "/alerts"]
 API = [
     "/api/v1/indicators",
     "/api/v1/users",
@@ -78,6 +78,7 @@ API = [
     "/api/v1/openapi.json",
     "/api/v1/items",
     "/api/v1/items/1",
+    "/api/v1/alerts",
 ]
 PUBLIC = {
     "/login",

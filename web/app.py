@@ -56,6 +56,7 @@ from storage.web_sessions import (
     end_web_session,
     live_web_session,
 )
+from web import alerts as alert_pages
 from web import audit as audit_page
 from web import items as item_pages
 from web.accounts import (
@@ -512,6 +513,14 @@ def create_app(settings: WebSettings) -> FastAPI:
         hooks=settings.audit,
         render=render,
         page=page,
+        page_error=_PageError,
+    )
+    alert_pages.register(
+        app,
+        sessions=settings.sessions,
+        render=render,
+        page=page,
+        api=api,
         page_error=_PageError,
     )
 
