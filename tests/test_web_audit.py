@@ -163,6 +163,9 @@ def test_an_analyst_labels_the_sample_item_by_item(site: Site) -> None:
     assert 'data-model-id="' + sample.model_id + '"' in page.body
     assert '条目数 <span class="n">3</span>' in page.body
     assert "审核标注不足 30 条" in page.body
+    # and what it does to the month's share: 6 of 12 positive by the model
+    assert 'data-share="raw">50.0%' in page.body and 'data-share="audit">—' in page.body
+    assert re.search(r'data-share="held-out">\d+\.\d%', page.body)  # the model's own matrix
 
 
 def test_forged_or_tokened_posts_store_nothing(site: Site) -> None:

@@ -60,12 +60,17 @@ class AuditHooks:
     store: (sessions, item, human label, annotator) → stores one label as `meiyu audit import`
         does (checked against the stored result, one transaction), UserError when refused;
     report: (session, indicator) → per model version, the current one first;
-    min_items: from this many audited items on, the audit's matrix corrects the share."""
+    min_items: from this many audited items on, the audit's matrix corrects the share;
+    shares: (session, indicator, the month's model label counts) → the positive share
+        corrected with the model's held-out matrix and with the audit's (None: no matrix)."""
 
     sample: Callable[[Session, str, int, int, int, int], AuditSample]
     store: Callable[[sessionmaker[Session], AuditItem, str, str], None]
     report: Callable[[Session, str], Sequence[ModelAuditView]]
     min_items: int
+    shares: Callable[[Session, str, dict[str, int]], tuple[float | None, float | None]] | None = (
+        None
+    )
 
 
 def register(
@@ -143,6 +148,11 @@ def register(
                 detail = item_detail(s, item.document_id)
         with sessions() as s:
             report = list(hooks.report(s, indicator))
+            held_out, audited = (
+                hooks.shares(s, indicator, sample.population) if hooks.shares else (None, None)
+            )
+        scored = sum(sample.population.values())
+        raw = sample.population.get("positive", 0) / scored if scored else None
         return render(
             request,
             "audit.html.j2",
@@ -162,6 +172,9 @@ def register(
             label_names=LABEL_NAMES_ZH,
             labels=LABELS,
             min_items=hooks.min_items,
+            raw_share=raw,
+            held_out_share=held_out,
+            audit_share=audited,
         )
 
     @app.post("/audit", include_in_schema=False)

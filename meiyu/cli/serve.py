@@ -32,7 +32,16 @@ def audit_hooks(cfg: Config) -> AuditHooks:
     """The audit page's pipelines functions: the sample of `meiyu audit sample` and each label
     stored through `meiyu audit import`'s own checks and writes (web/ may not import them)."""
     from kernel.audit import COLUMNS
-    from pipelines.audit import AUDIT_MIN_ITEMS, audit_report, import_rows, sample_month
+    from nlp.identity import model_for
+    from pipelines.audit import (
+        AUDIT_MIN_ITEMS,
+        audit_confusion,
+        audit_report,
+        current_model,
+        import_rows,
+        sample_month,
+    )
+    from pipelines.correction import ShareCorrector, load_confusion
     from web.audit import AuditHooks
 
     def store(sessions: sessionmaker[Session], item: AuditItem, human: str, annotator: str) -> None:
@@ -46,6 +55,20 @@ def audit_hooks(cfg: Config) -> AuditHooks:
         }
         import_rows(cfg, sessions, DASHBOARD_SOURCE, COLUMNS, [(2, row)])
 
+    def shares(
+        session: Session, key: str, counts: dict[str, int]
+    ) -> tuple[float | None, float | None]:
+        """The month's positive share corrected by each matrix the series could use."""
+        ind = cfg.indicator(key)
+        found = []
+        for confusion in (
+            load_confusion(model_for(ind)),
+            audit_confusion(session, key, current_model(key, ind), cfg.tz),
+        ):
+            c = ShareCorrector(confusion, draws=200).correct(counts) if confusion else None
+            found.append(c.share if c else None)
+        return found[0], found[1]
+
     return AuditHooks(
         sample=lambda s, key, year, month, n, seed: sample_month(
             cfg, s, key, year, month, n, seed, include_audited=True
@@ -53,6 +76,7 @@ def audit_hooks(cfg: Config) -> AuditHooks:
         store=store,
         report=lambda s, key: audit_report(cfg, s, key),
         min_items=AUDIT_MIN_ITEMS,
+        shares=shares,
     )
 
 
