@@ -203,6 +203,8 @@ PAGES = {
     "items": "/items",
     "items-a29": "/items?indicator=a29&period=2023-12",
     "users": "/admin/users",
+    "alerts": "/alerts",
+    "audit": "/audit?indicator=a67&month=2023-12",
     "api": "/api/v1/docs",
 }
 
@@ -256,3 +258,51 @@ def test_logging_out_in_the_browser_ends_the_session(browser: Any, dashboard: Da
     finally:
         context.close()
     assert watch.dialogs == []
+
+
+def test_three_items_labelled_with_the_keyboard_are_stored(
+    browser: Any, dashboard: Dashboard
+) -> None:
+    def model_results() -> list[tuple[Any, ...]]:
+        engine = make_engine(dashboard.db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM sentiment_results ORDER BY id")).all()
+        engine.dispose()
+        return [tuple(r) for r in rows]
+
+    before_labels = model_results()
+    context, page, watch = _page(browser)
+    shown: list[tuple[int, str]] = []
+    try:
+        _login(page, dashboard)
+        _visit(page, dashboard, "/audit?indicator=a67&month=2023-12", "audit-start")
+        total = int(page.get_attribute("#audit-progress", "data-total") or 0)
+        assert total >= 3
+        for key, label in (("1", "positive"), ("2", "neutral"), ("3", "negative")):
+            item = int(page.get_attribute("#audit-item", "data-document-id") or 0)
+            shown.append((item, label))
+            with page.expect_navigation():
+                page.keyboard.press(key)
+        assert page.get_attribute("#audit-progress", "data-labelled") == "3"
+        assert "已标注 3 / " in page.inner_text("#audit-progress")
+        page.screenshot(path=str(dashboard.shots / "audit-after-3.png"), full_page=True)
+        # s skips: nothing stored, the next item shows
+        before = page.get_attribute("#audit-item", "data-document-id")
+        with page.expect_navigation():
+            page.keyboard.press("s")
+        assert page.get_attribute("#audit-item", "data-document-id") != before
+    finally:
+        context.close()
+    engine = make_engine(dashboard.db_url)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT document_id, human_label, annotator, source_file FROM audit_labels "
+                "WHERE indicator = 'a67' ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    assert [(r[0], r[1]) for r in stored] == shown
+    assert {(r[2], r[3]) for r in stored} == {("demo", "dashboard")}
+    assert before_labels and model_results() == before_labels  # the model's results untouched
+    assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
