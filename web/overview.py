@@ -6,11 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kernel.config import IndicatorConfig
+from kernel.periods import previous_months
+from kernel.values import EMPTY_COUNT_INTERVAL
+from nlp.identity import definition_version
+
+# the monthly report's own rules for a change, a zero month and the baseline: reused, not copied
+from reports.monthly import _baseline_level, _change, _in_span
 from reports.series import series_rows
+from storage.queries import stored_assessment
 
 
 @dataclass(frozen=True)
@@ -72,3 +80,97 @@ def latest_values(
             )
         )
     return out
+
+
+TREND_MONTHS = 24
+
+
+@dataclass(frozen=True)
+class Trend:
+    """An indicator's latest stored month against last month and the same month last year,
+    with its last 24 months for the chart: the monthly report's figures (its own `_change`,
+    `_in_span` and `_baseline_level` on the same stored rows), so page and report agree."""
+
+    indicator: str
+    name: str
+    kind: str
+    period: str | None
+    change_previous: str
+    change_year: str
+    months: list[str]
+    values: list[float | None]
+    lo: list[float | None]
+    hi: list[float | None]
+    baseline_label: str | None
+    baseline: float | None
+    verdict: str | None
+
+
+def trends(session: Session, indicators: Mapping[str, IndicatorConfig]) -> list[Trend]:
+    """One Trend per configured indicator, in config order; read from stored rows only."""
+    out = []
+    for key, ind in indicators.items():
+        rows = series_rows(session, key, ind, "month")
+        by_period = {str(r["period"]): r for r in rows}
+        if not rows:
+            out.append(
+                Trend(key, ind.name, ind.kind, None, "无可比数据", "无可比数据",
+                      [], [], [], [], None, None, None)
+            )  # fmt: skip
+            continue
+        period = str(rows[-1]["period"])
+        year, month = int(period[:4]), int(period[5:7])
+        prev_key = previous_months(year, month, 2)[0]
+        ago_key = f"{year - 1:04d}-{month:02d}"
+        this = by_period[period]
+        change_previous = _change(
+            ind.kind, this, by_period.get(prev_key), _in_span(by_period, prev_key)
+        )
+        change_year = _change(ind.kind, this, by_period.get(ago_key), _in_span(by_period, ago_key))
+        months = previous_months(year, month, TREND_MONTHS)
+        values: list[float | None] = []
+        lo: list[float | None] = []
+        hi: list[float | None] = []
+        for m in months:
+            r = by_period.get(m)
+            if ind.kind == "positive_share":
+                values.append(None if r is None else r.get("positive_share"))
+                lo.append(None if r is None else r.get("share_lo95"))
+                hi.append(None if r is None else r.get("share_hi95"))
+            elif r is not None:
+                values.append(float(r["items"]))
+                lo.append(r["items_lo95"])
+                hi.append(r["items_hi95"])
+            elif _in_span(by_period, m):  # no row inside the observed span: a real zero
+                values.append(0.0)
+                lo.append(EMPTY_COUNT_INTERVAL[0])
+                hi.append(EMPTY_COUNT_INTERVAL[1])
+            else:
+                values.append(None)
+                lo.append(None)
+                hi.append(None)
+        base = _baseline_level(ind, by_period)
+        stored = stored_assessment(session, key, definition_version(ind), period, ind.baseline)
+        verdict = None if stored is None or stored.assessment is None else stored.assessment.verdict
+        out.append(
+            Trend(
+                key, ind.name, ind.kind, period, change_previous, change_year, months, values,
+                lo, hi, base[0] if base else None, base[1] if base else None, verdict,
+            )
+        )  # fmt: skip
+    return out
+
+
+def chart_data(trend: Trend) -> dict[str, Any]:
+    """What overview.js draws for one indicator: plain JSON, put in the page by tojson."""
+    return {
+        "key": trend.indicator,
+        "name": trend.name,
+        "kind": trend.kind,
+        "months": trend.months,
+        "values": trend.values,
+        "lo": trend.lo,
+        "hi": trend.hi,
+        "baseline": trend.baseline,
+        "baseline_label": trend.baseline_label,
+    }
