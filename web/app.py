@@ -58,6 +58,7 @@ from storage.web_sessions import (
 )
 from web import alerts as alert_pages
 from web import audit as audit_page
+from web import indicator as indicator_pages
 from web import items as item_pages
 from web.accounts import (
     allows,
@@ -68,7 +69,7 @@ from web.accounts import (
     token_hash,
     verify_password,
 )
-from web.overview import Latest, latest_values
+from web.overview import Latest, chart_data, latest_values, trends
 from web.security import (
     LOGIN_COOKIE,
     SECURITY_HEADERS,
@@ -429,8 +430,14 @@ def create_app(settings: WebSettings) -> FastAPI:
     ) -> Response:
         with settings.sessions() as s:
             latest = latest_values(s, settings.indicators)
+            trend = trends(s, settings.indicators)
         return render(
-            request, "overview.html.j2", visitor=visitor, latest=latest, tz=settings.timezone
+            request,
+            "overview.html.j2",
+            visitor=visitor,
+            rows=list(zip(latest, trend, strict=True)),
+            charts=[chart_data(t) for t in trend],
+            tz=settings.timezone,
         )
 
     @app.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
@@ -577,6 +584,18 @@ def create_app(settings: WebSettings) -> FastAPI:
             )
             for u in users
         ]
+
+    # after /api/v1/series/{indicator}.csv: its {indicator} would take "a29.csv" otherwise
+    indicator_pages.register(
+        app,
+        sessions=settings.sessions,
+        indicators=settings.indicators,
+        timezone=settings.timezone,
+        render=render,
+        page=page,
+        api=api,
+        page_error=_PageError,
+    )
 
     @app.get("/api/v1/openapi.json", include_in_schema=False)
     def openapi(visitor: Annotated[Visitor, Depends(api("viewer"))]) -> JSONResponse:
