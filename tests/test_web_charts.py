@@ -1,0 +1,144 @@
+"""The overview's changes and trend charts, the indicator page and /api/v1/series/{indicator}
+against a real uvicorn server (tests/helpers_web.py) on SQLite and PostgreSQL: the pages show
+the stored a29 months (2023-11 = 9, 2023-12 = 17) with their intervals and changes, the charts'
+JSON data blocks parse and hold the series, the hostile indicator name stays text, a bad period
+type is 422, an unknown indicator 404, and the API's JSON has its documented shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernel.config import load_config
+from reports.series import series_rows
+from tests.helpers_web import EVIL_NAME, Client, Site, running_site
+from web.indicator import items_period
+
+ESCAPED_NAME = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;海鲜之都"
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Site]:
+    with running_site(db_url, tmp_path, caplog) as running:
+        yield running
+
+
+def _viewer(site: Site) -> Client:
+    browser = site.client()
+    assert browser.login("kim").status == 303
+    return browser
+
+
+def _data(html: str, block: str) -> Any:
+    found = re.search(rf'<script type="application/json" id="{block}">(.*?)</script>', html, re.S)
+    assert found, html
+    assert "<" not in found.group(1)  # tojson escapes < > &: nothing in it can end the block
+    return json.loads(found.group(1))
+
+
+def _no_raw_markup(html: str) -> None:
+    assert "<script>alert" not in html and 'alert("x")</script>' not in html
+
+
+def test_overview_shows_changes_and_the_trend_data(site: Site) -> None:
+    page = _viewer(site).get("/")
+    assert page.status == 200
+    _no_raw_markup(page.body)
+    assert ESCAPED_NAME in page.body
+    assert "17（95%：9.9–27）" in page.body
+    # 2023-12 against 2023-11 (9 → 17) and against 2022-12, before the observed span
+    assert "+8 条（+89%）" in page.body
+    assert "无可比数据" in page.body
+    assert "较上月、较去年同月" in page.body  # the line saying how they were computed
+    assert 'href="/indicators/a29"' in page.body
+    assert '<script src="/static/vendor/echarts.min.js"></script>' in page.body
+    charts = {c["key"]: c for c in _data(page.body, "overview-data")}
+    assert list(charts) == ["a29", "a68", "a67"]
+    a29 = charts["a29"]
+    assert a29["name"] == EVIL_NAME  # the real name, as data, escaped only in transport
+    assert len(a29["months"]) == 24 and a29["months"][-2:] == ["2023-11", "2023-12"]
+    assert a29["months"][0] == "2022-01"
+    assert a29["values"][-2:] == [9.0, 17.0] and a29["values"][0] is None
+    assert a29["lo"][-2:] == [4.1, 9.9] and a29["hi"][-2:] == [17.1, 27.2]
+    assert charts["a68"]["months"] == [] and charts["a68"]["values"] == []
+
+
+def test_the_indicator_page_shows_each_stored_period(site: Site) -> None:
+    browser = _viewer(site)
+    page = browser.get("/indicators/a29")
+    assert page.status == 200
+    _no_raw_markup(page.body)
+    assert ESCAPED_NAME in page.body
+    assert "9（95%：4.1–17）" in page.body and "17（95%：9.9–27）" in page.body
+    assert "精确泊松" in page.body  # how the interval was computed
+    html = unescape(page.body)
+    assert 'href="/items?indicator=a29&period=2023-12"' in html
+    chart = _data(page.body, "indicator-data")
+    assert chart["periods"] == ["2023-11", "2023-12"]
+    assert chart["items"] == [9, 17]
+    assert chart["lo"] == [4.1, 9.9] and chart["hi"] == [17.1, 27.2]
+    assert chart["links"] == [
+        "/items?indicator=a29&period=2023-11",
+        "/items?indicator=a29&period=2023-12",
+    ]
+    # each bar's link is a working items page
+    assert browser.get(chart["links"][1]).status == 200
+    # the period switch: nothing stored by week, and the page says so
+    week = browser.get("/indicators/a29?period_type=week")
+    assert week.status == 200 and "尚无已计算的数值" in week.body
+    assert browser.get("/indicators/a68").status == 200
+
+
+def test_bad_period_type_is_422_and_unknown_indicator_404(site: Site) -> None:
+    browser = _viewer(site)
+    assert browser.get("/indicators/a29?period_type=decade").status == 422
+    missing = browser.get("/indicators/a99")
+    assert missing.status == 404 and "配置中没有这个指标" in missing.body
+    assert browser.get("/api/v1/series/a99").status == 404
+    assert browser.get("/api/v1/series/a29?period_type=decade").status == 422
+    hostile = browser.get("/indicators/%3Cscript%3E")
+    assert hostile.status == 404 and "<script>" not in hostile.body
+
+
+def test_series_api_is_the_stored_series(site: Site) -> None:
+    token = site.token("kim")
+    bearer = site.client(Authorization=f"Bearer {token}")
+    reply = bearer.get("/api/v1/series/a29")
+    assert reply.status == 200 and "application/json" in (reply.header("content-type") or "")
+    doc = json.loads(reply.body)
+    assert doc["indicator"] == "a29" and doc["name"] == EVIL_NAME
+    assert doc["kind"] == "volume" and doc["period_type"] == "month"
+    assert [r["period"] for r in doc["rows"]] == ["2023-11", "2023-12"]
+    last = doc["rows"][-1]
+    assert last["value"] == 17.0 and last["interval"] == [9.9, 27.2]
+    assert last["items"] == 17 and last["stories"] == 15
+    assert (last["start"], last["end"]) == ("2023-12-01", "2023-12-31")
+    assert last["per_source"] == {}
+    cfg = load_config(site.config)
+    with site.sessions() as s:  # the rows `meiyu series a29` prints
+        rows = series_rows(s, "a29", cfg.indicators["a29"], "month")
+    for got, want in zip(doc["rows"], rows, strict=True):
+        for k in ("items", "items_lo95", "items_hi95", "stories", "relevant", "definition_version"):
+            assert got[k] == want[k]
+    assert json.loads(bearer.get("/api/v1/series/a29?period_type=year").body)["rows"] == []
+    spec = json.loads(bearer.get("/api/v1/openapi.json").body)
+    assert "/api/v1/series/{indicator}" in spec["paths"]
+    assert "SeriesOut" in spec["components"]["schemas"]
+    # the CSV twin is still its own route, not taken by {indicator}
+    assert bearer.get("/api/v1/series/a29.csv").status == 403  # analyst's, kim is a viewer
+
+
+def test_items_period_of_each_period_type() -> None:
+    assert items_period("month", "2023-12") == "2023-12"
+    assert items_period("day", "2023-12-05") == "2023-12-05..2023-12-05"
+    assert items_period("week", "2023-W52") == "2023-12-25..2023-12-31"
+    assert items_period("quarter", "2023-Q4") == "2023-10-01..2023-12-31"
+    assert items_period("year", "2023") == "2023-01-01..2023-12-31"
+    assert dt.date.fromisoformat(items_period("week", "2020-W53")[:10]).isoweekday() == 1
