@@ -204,6 +204,8 @@ PAGES = {
     "items-a29": "/items?indicator=a29&period=2023-12",
     "users": "/admin/users",
     "alerts": "/alerts",
+    "indicator-a29": "/indicators/a29",
+    "indicator-a67-week": "/indicators/a67?period_type=week",
     "audit": "/audit?indicator=a67&month=2023-12",
     "api": "/api/v1/docs",
 }
@@ -305,4 +307,62 @@ def test_three_items_labelled_with_the_keyboard_are_stored(
     assert [(r[0], r[1]) for r in stored] == shown
     assert {(r[2], r[3]) for r in stored} == {("demo", "dashboard")}
     assert before_labels and model_results() == before_labels  # the model's results untouched
+    assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+
+
+CHARTS_JS = """() => Array.from(document.querySelectorAll('div.chart')).map(el => {
+  const c = echarts.getInstanceByDom(el);
+  const canvas = el.querySelector('canvas');
+  let ink = 0;
+  if (canvas) {
+    const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) ink++;
+  }
+  return {id: el.id, instance: !!c, ink: ink,
+          series: c ? c.getOption().series.map(s => (s.data || []).length) : []};
+})"""
+
+BAR_JS = """() => {
+  const c = echarts.getInstanceByDom(document.getElementById('items-chart'));
+  const o = c.getOption(), data = o.series[0].data;
+  let j = data.length - 1;
+  while (j > 0 && !(data[j] > 0)) j--;
+  const p = c.convertToPixel({seriesIndex: 0}, [j, data[j] / 2]);
+  return {x: p[0], y: p[1], period: o.xAxis[0].data[j], items: data[j]};
+}"""
+
+
+def test_charts_render_and_a_bar_opens_its_items(browser: Any, dashboard: Dashboard) -> None:
+    context, page, watch = _page(browser)
+    try:
+        _login(page, dashboard)
+        _visit(page, dashboard, "/", "overview-charts")
+        charts = page.evaluate(CHARTS_JS)
+        assert len(charts) == 3, charts  # a29, a68, a67
+        for chart in charts:
+            # an ECharts instance holding the series, and a canvas with something drawn
+            assert chart["instance"] and chart["series"] and max(chart["series"]) > 0, chart
+            assert chart["ink"] > 1000, chart
+        box = page.locator("div.chart").first.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(300)  # the tooltip (escaped text) shows; nothing may run
+        for path in ("/indicators/a29", "/indicators/a67?period_type=week"):
+            _visit(page, dashboard, path, "indicator-chart")
+            (chart,) = page.evaluate(CHARTS_JS)
+            assert chart["instance"] and chart["series"][0] > 0 and chart["ink"] > 1000, chart
+        _visit(page, dashboard, "/indicators/a29", "indicator-a29-chart")
+        bar = page.evaluate(BAR_JS)
+        box = page.locator("#items-chart").bounding_box()
+        assert box is not None
+        with page.expect_navigation():
+            page.mouse.click(box["x"] + bar["x"], box["y"] + bar["y"])
+        assert "/items?" in page.url and "indicator=a29" in page.url, page.url
+        assert f"period={bar['period']}" in page.url, (page.url, bar)
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(dashboard.shots / "items-from-bar.png"), full_page=True)
+        rows = page.locator("main table tbody tr").count()
+        assert rows == min(int(bar["items"]), 50), (rows, bar)
+    finally:
+        context.close()
     assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
