@@ -2,7 +2,7 @@
 cores): each prints its figures as it goes and merges them into bench/results.json; at the end
 the table the README shows, with the machine it was measured on.
 
-    .venv/bin/python bench/run_all.py [--only nlp,crawl,compute,export,report] [--quick]
+    .venv/bin/python bench/run_all.py [--only nlp,crawl,compute,export,report,serve] [--quick]
         [--results bench/results.json] [--readme]
 
 `--quick` shrinks every size (a smoke run of the benches, not figures to quote; its results go
@@ -43,6 +43,10 @@ PLAN: dict[str, tuple[list[str], list[str]]] = {
         ["--small", "2000", "--documents", "10000", "--formats", "parquet"],
     ),
     "report": (["--repeat", "3"], ["--repeat", "1"]),
+    "serve": (
+        ["--documents", "1000000", "--seconds", "60"],
+        ["--documents", "20000", "--seconds", "10"],
+    ),
 }
 
 
@@ -145,12 +149,24 @@ def _report(f: dict[str, Any], p: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _serve(f: dict[str, Any], p: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (
+            f"serve, {name}, {p['clients']} clients, {p['documents']:,} documents",
+            f"{d['rps']:.1f} req/s · p50 {d['p50']:.0f} ms · p95 {d['p95']:.0f} ms · "
+            f"p99 {d['p99']:.0f} ms · errors {d['errors']}",
+        )
+        for name, d in f.items()
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[tuple[str, str]]]] = {
     "crawl": _crawl,
     "nlp": _nlp,
     "compute": _compute,
     "export": _export,
     "report": _report,
+    "serve": _serve,
 }
 
 
