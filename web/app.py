@@ -69,7 +69,7 @@ from web.accounts import (
     token_hash,
     verify_password,
 )
-from web.overview import Latest, chart_data, latest_values, trends
+from web.overview import chart_data, figure_text, latest_values, trends
 from web.security import (
     LOGIN_COOKIE,
     SECURITY_HEADERS,
@@ -175,26 +175,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["figure"] = _figure
+    env.filters["figure"] = lambda x: figure_text(x.value, x.interval, x.kind)
     return env
-
-
-def _bound(x: float) -> str:
-    """An interval bound of a count as `meiyu series` prints it: two significant digits below
-    10, whole numbers above."""
-    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
-
-
-def _figure(latest: Latest) -> str:
-    """The value with its 95% interval, as the page shows it."""
-    if latest.value is None:
-        return "—"
-    lo, hi = latest.interval or (None, None)
-    if latest.kind == "positive_share":
-        text = f"{latest.value:.1%}"
-        return text if lo is None or hi is None else f"{text}（95%：{lo:.1%}–{hi:.1%}）"
-    text = f"{latest.value:.0f}"
-    return text if lo is None or hi is None else f"{text}（95%：{_bound(lo)}–{_bound(hi)}）"
 
 
 def _schema_text(schema: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from kernel.roles import Role
 from nlp.identity import definition_version
 from reports.series import series_rows
 from storage.queries import value_series
+from web.overview import figure_text
 
 PeriodType = Literal["day", "week", "month", "quarter", "year"]
 PERIOD_LABELS = {"day": "日", "week": "周", "month": "月", "quarter": "季度", "year": "年"}
@@ -111,26 +112,6 @@ def stored_series(session: Any, key: str, ind: IndicatorConfig, period_type: str
     )
 
 
-def _bound(x: float | None, share: bool) -> str:
-    if x is None:
-        return "—"
-    if share:
-        return f"{x:.1%}"
-    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
-
-
-def figure(row: SeriesRowOut, kind: str) -> str:
-    """The value with its 95% interval, as the overview shows it."""
-    share = kind == "positive_share"
-    if row.value is None:
-        return "—"
-    text = f"{row.value:.1%}" if share else f"{row.value:.0f}"
-    lo, hi = row.interval
-    if lo is None or hi is None:
-        return text
-    return f"{text}（95%：{_bound(lo, share)}–{_bound(hi, share)}）"
-
-
 def register(
     app: FastAPI,
     *,
@@ -181,7 +162,7 @@ def register(
             ind=ind,
             series=series,
             rows=list(zip(series.rows, links, strict=True)),
-            figures=[figure(r, ind.kind) for r in series.rows],
+            figures=[figure_text(r.value, r.interval, ind.kind) for r in series.rows],
             latest=latest,
             sources=sorted(
                 (latest.per_source if latest else {}).items(), key=lambda x: (-x[1], x[0])

@@ -41,6 +41,28 @@ class Latest:
     definition_version: str | None = None
 
 
+def _bound(x: float, share: bool) -> str:
+    """An interval bound as `meiyu series` prints it: a share in percent; a count with two
+    significant digits below 10, whole numbers above."""
+    if share:
+        return f"{x:.1%}"
+    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+
+def figure_text(
+    value: float | None, interval: tuple[float | None, float | None] | None, kind: str
+) -> str:
+    """A value with its 95% interval, as the overview and the indicator page show it."""
+    if value is None:
+        return "—"
+    share = kind == "positive_share"
+    text = f"{value:.1%}" if share else f"{value:.0f}"
+    lo, hi = interval or (None, None)
+    if lo is None or hi is None:
+        return text
+    return f"{text}（95%：{_bound(lo, share)}–{_bound(hi, share)}）"
+
+
 def latest_values(
     session: Session,
     indicators: Mapping[str, IndicatorConfig],
