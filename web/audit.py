@@ -142,11 +142,8 @@ def register(
         # the first open item from `pos` on (a skipped one comes back at the end)
         index = next((i for i in open_ if i >= pos), open_[0] if open_ else None)
         item = sample.items[index] if index is not None else None
-        detail = None
-        if item is not None:
-            with sessions() as s:
-                detail = item_detail(s, item.document_id)
         with sessions() as s:
+            detail = item_detail(s, item.document_id) if item is not None else None
             report = list(hooks.report(s, indicator))
             held_out, audited = (
                 hooks.shares(s, indicator, sample.population) if hooks.shares else (None, None)
