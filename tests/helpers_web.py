@@ -234,6 +234,7 @@ def running_site(
             indicators=cfg.indicators,
             timezone=cfg.schedule.timezone,
             audit=audit_hooks(cfg) if audit else None,
+            config=cfg,
         )
     )
     secrets = [PASSWORD, WRONG]

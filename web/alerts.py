@@ -4,18 +4,16 @@ detection and sending stay with `meiyu alerts`."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from kernel.roles import Role
 from storage.alerts import AlertRow, list_alerts
 from web.items import safe_href
+from web.kit import PageKit
 
 MAX_ALERTS = 1000
 RULE_NAMES = {
@@ -64,16 +62,10 @@ def _item_view(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def register(
-    app: FastAPI,
-    *,
-    sessions: sessionmaker[Session],
-    render: Callable[..., HTMLResponse],
-    page: Callable[[Role], Callable[[Request], Any]],
-    api: Callable[[Role], Callable[[Request], Any]],
-    page_error: Callable[[int, str], Exception],
-) -> None:
+def register(app: FastAPI, kit: PageKit) -> None:
     """Adds /alerts and /api/v1/alerts to `app`, for viewers."""
+    sessions = kit.sessions
+    render, page, api, page_error = kit.render, kit.page, kit.api, kit.page_error
 
     def read(since: str | None, indicator: str | None, limit: int) -> list[AlertRow] | None:
         day = None

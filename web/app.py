@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from kernel.config import IndicatorConfig
+from kernel.config import Config, IndicatorConfig
 from kernel.errors import UserError
 from kernel.roles import Role
 from reports.pdf import font_paths
@@ -69,6 +69,7 @@ from web.accounts import (
     token_hash,
     verify_password,
 )
+from web.kit import PageKit
 from web.overview import chart_data, figure_text, latest_values, trends
 from web.security import (
     LOGIN_COOKIE,
@@ -121,6 +122,8 @@ class WebSettings:
     login_window_seconds: float = 60.0
     # the audit page's pipelines functions (web/ may not import pipelines); None: page off
     audit: audit_page.AuditHooks | None = None
+    # the whole config, for the pages that render reports and exports (None: they are off)
+    config: Config | None = None
 
 
 @dataclass(frozen=True)
@@ -485,8 +488,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             headers={"Cache-Control": "public, max-age=604800, immutable"},
         )
 
-    item_pages.register(
-        app,
+    kit = PageKit(
         sessions=settings.sessions,
         indicators=settings.indicators,
         timezone=settings.timezone,
@@ -494,24 +496,11 @@ def create_app(settings: WebSettings) -> FastAPI:
         page=page,
         api=api,
         page_error=_PageError,
+        config=settings.config,
     )
-    audit_page.register(
-        app,
-        sessions=settings.sessions,
-        indicators=settings.indicators,
-        hooks=settings.audit,
-        render=render,
-        page=page,
-        page_error=_PageError,
-    )
-    alert_pages.register(
-        app,
-        sessions=settings.sessions,
-        render=render,
-        page=page,
-        api=api,
-        page_error=_PageError,
-    )
+    item_pages.register(app, kit)
+    audit_page.register(app, kit, settings.audit)
+    alert_pages.register(app, kit)
 
     # ------------------------------------------------------------ JSON API
 
@@ -568,16 +557,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         ]
 
     # after /api/v1/series/{indicator}.csv: its {indicator} would take "a29.csv" otherwise
-    indicator_pages.register(
-        app,
-        sessions=settings.sessions,
-        indicators=settings.indicators,
-        timezone=settings.timezone,
-        render=render,
-        page=page,
-        api=api,
-        page_error=_PageError,
-    )
+    indicator_pages.register(app, kit)
 
     @app.get("/api/v1/openapi.json", include_in_schema=False)
     def openapi(visitor: Annotated[Visitor, Depends(api("viewer"))]) -> JSONResponse:

@@ -20,10 +20,10 @@ from starlette.responses import Response
 
 from kernel.audit import LABEL_NAMES_ZH, AuditItem, AuditSample
 from kernel.errors import UserError
-from kernel.roles import Role
 from storage.audit import labels
 from storage.items import item_detail
 from web.items import safe_href
+from web.kit import PageKit
 from web.security import same
 
 LABELS = ("positive", "neutral", "negative")
@@ -73,18 +73,11 @@ class AuditHooks:
     )
 
 
-def register(
-    app: FastAPI,
-    *,
-    sessions: sessionmaker[Session],
-    indicators: Any,
-    hooks: AuditHooks | None,
-    render: Callable[..., HTMLResponse],
-    page: Callable[[Role], Callable[[Request], Any]],
-    page_error: Callable[[int, str], Exception],
-) -> None:
+def register(app: FastAPI, kit: PageKit, hooks: AuditHooks | None) -> None:
     """Adds GET /audit (the sample's next item and the report) and POST /audit (one label) to
     `app`, both for analysts."""
+    sessions, indicators = kit.sessions, kit.indicators
+    render, page, page_error = kit.render, kit.page, kit.page_error
 
     def month_of(indicator: str, month: str) -> tuple[int, int]:
         if indicator not in indicators:

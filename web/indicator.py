@@ -5,7 +5,6 @@ Only reads what `meiyu compute` stored; nothing is computed in a request."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -17,10 +16,10 @@ from starlette.responses import Response
 
 from kernel.config import IndicatorConfig
 from kernel.periods import period_end, period_start
-from kernel.roles import Role
 from nlp.identity import definition_version
 from reports.series import series_rows
 from storage.queries import value_series
+from web.kit import PageKit
 from web.overview import figure_text
 
 PeriodType = Literal["day", "week", "month", "quarter", "year"]
@@ -112,19 +111,11 @@ def stored_series(session: Any, key: str, ind: IndicatorConfig, period_type: str
     )
 
 
-def register(
-    app: FastAPI,
-    *,
-    sessions: Any,
-    indicators: Any,
-    timezone: str,
-    render: Callable[..., HTMLResponse],
-    page: Callable[[Role], Callable[[Request], Any]],
-    api: Callable[[Role], Callable[[Request], Any]],
-    page_error: Callable[[int, str], Exception],
-) -> None:
+def register(app: FastAPI, kit: PageKit) -> None:
     """Adds /indicators/{key} and /api/v1/series/{indicator} to `app`, guarded by `page`/`api`.
     Register it after /api/v1/series/{indicator}.csv, which its path would otherwise shadow."""
+    sessions, indicators, timezone = kit.sessions, kit.indicators, kit.timezone
+    render, page, api, page_error = kit.render, kit.page, kit.api, kit.page_error
 
     @app.get("/indicators/{key}", response_class=HTMLResponse, include_in_schema=False)
     def indicator_page(

@@ -6,7 +6,6 @@ parameter is typed and bounded, so bad input is 422 and an unknown key an empty 
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -18,9 +17,9 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from kernel.periods import month_bounds
-from kernel.roles import Role
 from nlp.identity import sentiment_model_id
 from storage.items import PAGE_SIZE, ItemFilter, ItemPage, MatchKind, item_detail, list_items
+from web.kit import PageKit
 
 MAX_PAGE = 100_000
 MAX_ID = 2**31 - 1  # an INTEGER column: a larger number is no id, and PostgreSQL would refuse it
@@ -133,18 +132,10 @@ class _Params:
         return urlencode(kept)
 
 
-def register(
-    app: FastAPI,
-    *,
-    sessions: Any,
-    indicators: Any,
-    timezone: str,
-    render: Callable[..., HTMLResponse],
-    page: Callable[[Role], Callable[[Request], Any]],
-    api: Callable[[Role], Callable[[Request], Any]],
-    page_error: Callable[[int, str], Exception],
-) -> None:
+def register(app: FastAPI, kit: PageKit) -> None:
     """Adds /items, /items/{id} and their /api/v1 twins to `app`, guarded by `page`/`api`."""
+    sessions, indicators, timezone = kit.sessions, kit.indicators, kit.timezone
+    render, page, api, page_error = kit.render, kit.page, kit.api, kit.page_error
     tz = ZoneInfo(timezone)
 
     def params(

@@ -142,6 +142,7 @@ def _serve(
             title=cfg.report.title,
             session_lifetime=dt.timedelta(hours=session_hours),
             audit=audit_hooks(cfg),
+            config=cfg,
         )
         if key is not None:
             settings = dataclasses.replace(settings, secret_key=key)
