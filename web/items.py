@@ -43,8 +43,12 @@ class ItemOut(BaseModel):
 
 
 class ItemListOut(BaseModel):
+    """One page; `total` is counted up to storage.items.COUNT_CAP, and with total_capped set
+    it means "more than COUNT_CAP"."""
+
     items: list[ItemOut]
     total: int
+    total_capped: bool
     page: int
     page_size: int
 
@@ -198,6 +202,8 @@ def register(app: FastAPI, kit: PageKit) -> None:
         except HTTPException as exc:
             raise page_error(422, "时期格式应为 YYYY-MM 或 YYYY-MM-DD..YYYY-MM-DD。") from exc
         pages = max(1, -(-found.total // found.page_size))
+        # past the count's cap, a full page may have more after it
+        more = page_number < pages or (found.total_capped and len(found.rows) == found.page_size)
         return render(
             request,
             "items.html.j2",
@@ -206,7 +212,7 @@ def register(app: FastAPI, kit: PageKit) -> None:
             p=p,
             pages=pages,
             prev=p.query(page=page_number - 1) if page_number > 1 else None,
-            next=p.query(page=page_number + 1) if page_number < pages else None,
+            next=p.query(page=page_number + 1) if more else None,
             indicators=indicators,
             tz=timezone,
         )
@@ -234,6 +240,7 @@ def register(app: FastAPI, kit: PageKit) -> None:
         return ItemListOut(
             items=[ItemOut(**dataclasses.asdict(r)) for r in found.rows],
             total=found.total,
+            total_capped=found.total_capped,
             page=found.page,
             page_size=found.page_size,
         )
