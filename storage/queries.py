@@ -397,3 +397,15 @@ def stored_sources(session: Session) -> list[SourceRow]:
     """Every source that has stored something, as it was configured when it did."""
     stmt = select(Source.name, Source.kind, Source.language, Source.outlet).order_by(Source.name)
     return [SourceRow(*r) for r in session.execute(stmt)]
+
+
+def series_version(session: Session) -> tuple[Any, ...]:
+    """What changes whenever the stored series or the plan's stored verdicts do (a row written,
+    rewritten or removed): a cache of anything computed from them is current while this is."""
+    values = session.execute(
+        select(func.count(), func.max(IndicatorValue.id), func.max(IndicatorValue.computed_at))
+    ).one()
+    verdicts = session.execute(
+        select(func.count(), func.max(AssessmentRow.id), func.max(AssessmentRow.computed_at))
+    ).one()
+    return (*values, *verdicts)

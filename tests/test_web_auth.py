@@ -342,7 +342,8 @@ def test_tokens_revoked_and_accounts_removed_stop_at_once(site: Site) -> None:
     del browser.headers["Authorization"]
 
     with site.sessions() as s:
-        token_id = s.execute(text("SELECT id FROM api_tokens")).scalar_one()
+        token_id, used = s.execute(text("SELECT id, last_used_at FROM api_tokens")).one()
+    assert used is not None  # its use is recorded (to the minute: web.app.TOKEN_TOUCH_EVERY)
     site.meiyu("users", "revoke", str(token_id))
     assert scripted.get("/api/v1/indicators").status == 401
 

@@ -142,3 +142,32 @@ def test_items_period_of_each_period_type() -> None:
     assert items_period("quarter", "2023-Q4") == "2023-10-01..2023-12-31"
     assert items_period("year", "2023") == "2023-01-01..2023-12-31"
     assert dt.date.fromisoformat(items_period("week", "2020-W53")[:10]).isoweekday() == 1
+
+
+def test_the_pages_follow_a_rewritten_series_at_once(site: Site) -> None:
+    """The overview, the indicator page and the API keep what they computed from the stored
+    series (web/cache.py) only while the series stay as they were: a recompute that rewrites
+    a29's December shows on the next request of each."""
+    from kernel.values import read_details
+    from storage.models import IndicatorValue
+    from storage.writes import ValueRecord, upsert_values
+
+    browser = _viewer(site)
+    before = [browser.get(p).body for p in ("/", "/indicators/a29", "/api/v1/indicators")]
+    assert all("17（95%：9.9–27）" in b for b in before[:2]) and '"value":17.0' in before[2]
+    with site.sessions() as s:
+        row = (
+            s.query(IndicatorValue)
+            .filter_by(indicator="a29", period_type="month", period="2023-12")
+            .one()
+        )
+        record = ValueRecord(
+            "a29", "month", "2023-12", row.definition_version, 18.0, 18, row.n_stories,
+            read_details(row.details),
+        )  # fmt: skip
+        upsert_values(s, [record])
+        s.commit()
+    after = [browser.get(p).body for p in ("/", "/indicators/a29", "/api/v1/indicators")]
+    assert all("17（95%：9.9–27）" not in b for b in after[:2])
+    assert all("18（95%" in b for b in after[:2]), after[0][-3000:]
+    assert '"value":18.0' in after[2] and '"value":17.0' not in after[2]

@@ -39,6 +39,7 @@ from kernel.errors import UserError
 from kernel.roles import Role
 from reports.pdf import font_paths
 from reports.series import columns, series_rows, to_csv
+from storage.alerts import list_alerts
 from storage.db import transaction
 from storage.users import (
     UserRow,
@@ -89,6 +90,7 @@ PeriodType = Literal["day", "week", "month", "quarter", "year"]
 # the server, and no one types it.
 MAX_PASSWORD_LENGTH = 1024
 LOGIN_FORM_SECONDS = 3600
+TOKEN_TOUCH_EVERY = dt.timedelta(minutes=1)
 STATIC = Path(__file__).with_name("static")
 # a static file's name: letters, digits, dots, dashes; no slash, so nothing outside its folder
 STATIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.(css|js|svg)$"
@@ -248,7 +250,12 @@ def create_app(settings: WebSettings) -> FastAPI:
                 found = token_by_hash(s, token_hash(token))
                 if found is None:
                     return None
-                touch_token(s, found[0].id)
+                # "last used" to the minute: a write per request would cost a script's every
+                # call a commit, for a date no one reads closer than that
+                used = found[0].last_used_at
+                now = dt.datetime.now(dt.UTC)
+                if used is None or now - used >= TOKEN_TOUCH_EVERY:
+                    touch_token(s, found[0].id, now)
             return Visitor(found[1])
         secret = signer.unsign("session", request.cookies.get(SESSION_COOKIE))
         if secret is None:
@@ -409,19 +416,40 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     # ------------------------------------------------------------ pages
 
+    kit = PageKit(
+        sessions=settings.sessions,
+        indicators=settings.indicators,
+        timezone=settings.timezone,
+        render=render,
+        page=page,
+        api=api,
+        page_error=_PageError,
+        config=settings.config,
+    )
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(
         request: Request, visitor: Annotated[Visitor, Depends(page("viewer"))]
     ) -> Response:
-        with settings.sessions() as s:
+        def compute(s: Session) -> tuple[list[Any], list[Any], list[Any]]:
             latest = latest_values(s, settings.indicators)
             trend = trends(s, settings.indicators)
+            newest = max((x.period for x in latest if x.period), default=None)
+            # the alerts of the newest stored month: what happened this month
+            month = dt.date.fromisoformat(newest + "-01") if newest else None
+            alerts = alert_pages.newest_first(list_alerts(s, month), None, 20) if month else []
+            return list(zip(latest, trend, strict=True)), [chart_data(t) for t in trend], alerts
+
+        with settings.sessions() as s:
+            rows, charts, alerts = kit.cache.get(s, ("overview",), lambda: compute(s))
         return render(
             request,
             "overview.html.j2",
             visitor=visitor,
-            rows=list(zip(latest, trend, strict=True)),
-            charts=[chart_data(t) for t in trend],
+            rows=rows,
+            charts=charts,
+            alerts=alerts,
+            rule_names=alert_pages.RULE_NAMES,
             tz=settings.timezone,
         )
 
@@ -488,16 +516,6 @@ def create_app(settings: WebSettings) -> FastAPI:
             headers={"Cache-Control": "public, max-age=604800, immutable"},
         )
 
-    kit = PageKit(
-        sessions=settings.sessions,
-        indicators=settings.indicators,
-        timezone=settings.timezone,
-        render=render,
-        page=page,
-        api=api,
-        page_error=_PageError,
-        config=settings.config,
-    )
     item_pages.register(app, kit)
     audit_page.register(app, kit, settings.audit)
     alert_pages.register(app, kit)
@@ -512,7 +530,11 @@ def create_app(settings: WebSettings) -> FastAPI:
     ) -> list[IndicatorOut]:
         """Each indicator's latest stored period: the overview page's numbers (viewer)."""
         with settings.sessions() as s:
-            latest = latest_values(s, settings.indicators, period_type, only=indicator)
+            latest = kit.cache.get(
+                s,
+                ("latest", period_type, indicator),
+                lambda: latest_values(s, settings.indicators, period_type, only=indicator),
+            )
         return [IndicatorOut(**dataclasses.asdict(x)) for x in latest]
 
     @app.get(

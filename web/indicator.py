@@ -128,7 +128,9 @@ def register(app: FastAPI, kit: PageKit) -> None:
         if ind is None:
             raise page_error(404, "配置中没有这个指标。")
         with sessions() as s:
-            series = stored_series(s, key, ind, period_type)
+            series = kit.cache.get(
+                s, ("series", key, period_type), lambda: stored_series(s, key, ind, period_type)
+            )
         links = [
             "/items?" + urlencode({"indicator": key, "period": items_period(period_type, r.period)})
             for r in series.rows
@@ -176,4 +178,8 @@ def register(app: FastAPI, kit: PageKit) -> None:
         if ind is None:
             raise HTTPException(404, "no such indicator in the config")
         with sessions() as s:
-            return stored_series(s, indicator, ind, period_type)
+            return kit.cache.get(
+                s,
+                ("series", indicator, period_type),
+                lambda: stored_series(s, indicator, ind, period_type),
+            )
