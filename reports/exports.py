@@ -21,6 +21,9 @@ from typing import IO, Any, Protocol
 from sqlalchemy.orm import Session
 
 from kernel.config import Config
+from kernel.errors import UserError
+from kernel.identity import model_id
+from nlp.identity import model_for
 from reports.datasheet import DatasheetInput, ExportStats, render
 from storage.exports import (
     ExportFilter,
@@ -114,6 +117,82 @@ class ExportSpec:
     models: dict[str, str] | None = None  # indicator → current sentiment model id
     model_paths: dict[str, str] | None = None  # indicator → model name or local folder
     batch: int = 5000
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """The filters of an export as someone typed them, on `meiyu export`'s command line or in
+    the dashboard's form: both check and read them here, so they refuse and select alike."""
+
+    fmt: str
+    indicator: str | None = None
+    since: str | None = None  # YYYY-MM-DD, local day, inclusive
+    until: str | None = None  # YYYY-MM-DD, local day, inclusive
+    lang: str | None = None
+    sources: tuple[str, ...] = ()
+
+
+def _day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+
+
+def check_request(cfg: Config, req: ExportRequest) -> tuple[dt.date | None, dt.date | None]:
+    """The format, language, indicator and days, checked before any query: one line naming the
+    option (UserError); the days as dates."""
+    if req.fmt not in FORMATS:
+        raise UserError(f"--format: expected parquet, jsonl or csv, got {req.fmt!r}")
+    if req.lang is not None and req.lang not in ("zh", "ko"):
+        raise UserError(f"--lang: expected zh or ko, got {req.lang!r}")
+    if req.indicator is not None:
+        cfg.indicator(req.indicator)
+    start, end = _day(req.since, "--since"), _day(req.until, "--until")
+    if start and end and start > end:
+        raise UserError(f"--since {req.since} is after --until {req.until}")
+    return start, end
+
+
+def known_sources(cfg: Config, session: Session) -> list[str]:
+    """The sources an export can name: every stored one and every configured one."""
+    return sorted(set(source_outlets(session)) | {src.name for src in cfg.sources})
+
+
+def check_sources(cfg: Config, session: Session, sources: tuple[str, ...]) -> None:
+    known = known_sources(cfg, session)
+    for name in sources:
+        if name not in known:
+            raise UserError(f"--source: unknown source {name!r} (known: {', '.join(known)})")
+
+
+def export_filter(cfg: Config, req: ExportRequest) -> ExportFilter:
+    """The rows a checked request selects: its local days as an aware [start, end) window."""
+    start, end = check_request(cfg, req)
+    tz = cfg.tz
+    return ExportFilter(
+        indicator=req.indicator,
+        sources=req.sources,
+        language=req.lang,
+        start=dt.datetime.combine(start, dt.time(), tz) if start else None,
+        end=dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None,
+    )
+
+
+def export_spec(cfg: Config, req: ExportRequest, out: Path, with_html: bool = False) -> ExportSpec:
+    """The whole export of a checked request, with the current sentiment model of each
+    indicator exported: only that model's results go out."""
+    models = {k: model_for(ind) for k, ind in cfg.indicators.items() if req.indicator in (None, k)}
+    return ExportSpec(
+        filter=export_filter(cfg, req),
+        fmt=req.fmt,
+        out=out,
+        with_html=with_html,
+        models={k: model_id(p) for k, p in models.items()},
+        model_paths=models,
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,9 +9,9 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import Config
-from kernel.errors import MeiyuError, UserError
+from kernel.errors import MeiyuError
 from meiyu.cli import _common
-from meiyu.cli._common import _check_writable, _date, _sessions, app, state
+from meiyu.cli._common import _check_writable, _sessions, app, state
 
 if TYPE_CHECKING:
     from reports.exports import ExportSpec
@@ -38,21 +37,24 @@ def export(
     ] = False,
 ) -> None:
     """Export documents for research (one row each, streamed) with a DATASHEET.md beside."""
-    from kernel.identity import model_id
-    from nlp.identity import model_for
-    from reports.exports import FORMATS, ExportSpec, datasheet_path
+    from reports.exports import (
+        ExportRequest,
+        check_request,
+        check_sources,
+        datasheet_path,
+        export_spec,
+    )
 
-    fmt = fmt or out_path.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise UserError(f"--format: expected parquet, jsonl or csv, got {fmt!r}")
-    if lang is not None and lang not in ("zh", "ko"):
-        raise UserError(f"--lang: expected zh or ko, got {lang!r}")
+    req = ExportRequest(
+        fmt=fmt or out_path.suffix.lstrip(".").lower(),
+        indicator=indicator,
+        since=since,
+        until=until,
+        lang=lang,
+        sources=tuple(source or ()),
+    )
     cfg = state.config()
-    if indicator is not None:
-        cfg.indicator(indicator)
-    start, end = _date(since, "--since"), _date(until, "--until")
-    if start and end and start > end:
-        raise UserError(f"--since {since} is after --until {until}")
+    check_request(cfg, req)  # the dashboard's form checks the same, with the same lines
     _check_writable(out_path)
     if with_html:
         from crawlers.html_cache import check_cache
@@ -60,30 +62,8 @@ def export(
         check_cache(cfg)
     _, sessions = _sessions(cfg)
     with sessions() as s:
-        from storage.exports import ExportFilter, source_outlets
-
-        known = set(source_outlets(s)) | {src.name for src in cfg.sources}
-        for name in source or []:
-            if name not in known:
-                names = ", ".join(sorted(known))
-                raise UserError(f"--source: unknown source {name!r} (known: {names})")
-    tz = cfg.tz
-    # The current sentiment model of each indicator: only its results are exported.
-    models = {k: model_for(ind) for k, ind in cfg.indicators.items() if indicator in (None, k)}
-    spec = ExportSpec(
-        filter=ExportFilter(
-            indicator=indicator,
-            sources=tuple(source or ()),
-            language=lang,
-            start=dt.datetime.combine(start, dt.time(), tz) if start else None,
-            end=dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz) if end else None,
-        ),
-        fmt=fmt,
-        out=out_path,
-        with_html=with_html,
-        models={k: model_id(p) for k, p in models.items()},
-        model_paths=models,
-    )
+        check_sources(cfg, s, req.sources)
+    spec = export_spec(cfg, req, out_path, with_html)
     rows = _run_export(cfg, sessions, spec)
     _common.out.print(f"exported {rows:,} rows: {out_path}", highlight=False)
     _common.out.print(f"datasheet: {datasheet_path(out_path)}", highlight=False)
