@@ -48,6 +48,7 @@ class Reply:
     headers: Message
     body: str
     set_cookies: list[str]
+    data: bytes = b""  # the body as it came (a download)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -66,7 +67,7 @@ class Client:
         self,
         method: str,
         path: str,
-        form: dict[str, str] | None = None,
+        form: dict[str, str] | list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Reply:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -80,7 +81,7 @@ class Client:
         try:
             conn.request(method, path, body=body, headers=sent)
             response = conn.getresponse()
-            data = response.read().decode("utf-8", "replace")
+            data = response.read()
         finally:
             conn.close()
         raw = response.headers.get_all("Set-Cookie") or []
@@ -93,7 +94,7 @@ class Client:
                 else:
                     self.cookies[key] = morsel.value
                     self.secrets.append(morsel.value)
-        return Reply(response.status, response.headers, data, raw)
+        return Reply(response.status, response.headers, data.decode("utf-8", "replace"), raw, data)
 
     def get(self, path: str) -> Reply:
         return self.request("GET", path)

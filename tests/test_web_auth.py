@@ -88,6 +88,7 @@ PAGES = [
     "/indicators/a29",
     "/audit",
     "/alerts",
+    "/exports",
 ]
 API = [
     "/api/v1/indicators",
@@ -105,6 +106,7 @@ PUBLIC = {
     "/static/charts.js",
     "/static/overview.js",
     "/static/indicator.js",
+    "/static/exports.js",
     "/static/vendor/echarts.min.js",
     "/static/fonts/normal.otf",
     "/static/fonts/bold.otf",
@@ -132,7 +134,7 @@ def test_every_route_needs_a_login(site: Site) -> None:
         assert reply.status == 401, path
         assert reply.header("www-authenticate") == "Bearer"
         assert "application/json" in (reply.header("content-type") or "")
-    for path in ("/logout", "/audit"):  # the form POSTs (/audit's GET is in PAGES)
+    for path in ("/logout", "/audit", "/exports"):  # the form POSTs (their GETs are in PAGES)
         reply = anonymous.request("POST", path, {"csrf": "x"})
         assert (reply.status, reply.header("location")) == (303, "/login"), path
     for path in PUBLIC:
@@ -186,6 +188,9 @@ def test_roles_are_checked_on_every_route(site: Site) -> None:
     assert "text/html" in (denied.header("content-type") or "")
     assert analyst.get("/admin/users").status == 403
     assert viewer.get("/audit").status == 403 and analyst.get("/audit").status == 200
+    assert viewer.get("/exports").status == 403 and analyst.get("/exports").status == 200
+    refused = viewer.request("POST", "/exports", {"csrf": viewer.page_csrf(), "format": "csv"})
+    assert refused.status == 403 and "需要 analyst 权限" in refused.body
     listing = admin.get("/admin/users")
     assert listing.status == 200
     assert all(name in listing.body for name in ROLES) and "$argon2" not in listing.body
@@ -246,6 +251,14 @@ def test_a_form_post_without_its_csrf_token_is_refused(site: Site) -> None:
     scripted = site.client(Authorization=f"Bearer {site.token('kim')}")
     assert scripted.request("POST", "/logout", {"csrf": "x"}).status == 403
     assert site.count("web_sessions") == 1
+    # an analyst's export form without its token is refused the same way
+    analyst = site.client()
+    assert analyst.login("li").status == 303
+    for form in ({"format": "csv"}, {"csrf": "wrong", "format": "csv"}):
+        reply = analyst.request("POST", "/exports", form)
+        assert reply.status == 403 and "表单已失效" in reply.body
+    li = site.client(Authorization=f"Bearer {site.token('li')}")  # a token: no session, no form
+    assert li.request("POST", "/exports", {"csrf": "x", "format": "csv"}).status == 403
 
 
 def test_wrong_passwords_are_throttled_per_name_and_per_address(

@@ -59,6 +59,7 @@ from storage.web_sessions import (
 )
 from web import alerts as alert_pages
 from web import audit as audit_page
+from web import exports as export_pages
 from web import indicator as indicator_pages
 from web import items as item_pages
 from web.accounts import (
@@ -519,6 +520,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     item_pages.register(app, kit)
     audit_page.register(app, kit, settings.audit)
     alert_pages.register(app, kit)
+    export_pages.register(app, kit)
 
     # ------------------------------------------------------------ JSON API
 
