@@ -11,7 +11,9 @@ phone width, into MEIYU_SCREENSHOTS when it is set (for a person to look at), el
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import os
 import re
 import shutil
@@ -19,15 +21,18 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from storage.db import make_engine, session_factory, transaction
+from storage.models import Document, IndicatorMatch
 from storage.writes import DocumentRecord, ensure_source, upsert_document
 from tests.conftest import REPO, run_meiyu
 from tests.helpers_web import EVIL_NAME, site_config
@@ -207,6 +212,8 @@ PAGES = {
     "indicator-a29": "/indicators/a29",
     "indicator-a67-week": "/indicators/a67?period_type=week",
     "audit": "/audit?indicator=a67&month=2023-12",
+    "exports": "/exports",
+    "exports-a67": "/exports?indicator=a67&since=2023-12-01&until=2023-12-31&preview=1",
     "api": "/api/v1/docs",
 }
 
@@ -365,4 +372,65 @@ def test_charts_render_and_a_bar_opens_its_items(browser: Any, dashboard: Dashbo
         assert rows == min(int(bar["items"]), 50), (rows, bar)
     finally:
         context.close()
+    assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+
+
+def _a67_in_december(db_url: str) -> list[int]:
+    """The documents a67 matched, published on a local day of December 2023 (the demo's
+    Asia/Shanghai), read from the database: what the export must hold."""
+    tz = ZoneInfo("Asia/Shanghai")
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        rows = s.execute(
+            select(Document.id, Document.published_at)
+            .join(IndicatorMatch, IndicatorMatch.document_id == Document.id)
+            .where(IndicatorMatch.indicator == "a67")
+            .order_by(Document.id)
+        ).all()
+    engine.dispose()
+    first, last = dt.date(2023, 12, 1), dt.date(2023, 12, 31)
+    return [i for i, t in rows if t is not None and first <= t.astimezone(tz).date() <= last]
+
+
+def test_an_export_downloads_from_the_form(
+    browser: Any, dashboard: Dashboard, tmp_path: Path
+) -> None:
+    """a67's December from the form: the preview counts it, the button downloads the zip of the
+    CSV and its DATASHEET.md (the demo account is an admin, so it may)."""
+    expected = _a67_in_december(dashboard.db_url)
+    assert expected
+    context, page, watch = _page(browser)
+    try:
+        _login(page, dashboard)
+        _visit(page, dashboard, "/exports", "exports-form")
+        page.select_option("select[name=indicator]", "a67")
+        page.fill("input[name=since]", "2023-12-01")
+        page.fill("input[name=until]", "2023-12-31")
+        page.select_option("select[name=format]", "csv")
+        with page.expect_navigation():
+            page.click("#export-preview")
+        assert page.get_attribute("#export-count", "data-rows") == str(len(expected))
+        page.screenshot(path=str(dashboard.shots / "exports-preview.png"), full_page=True)
+        with page.expect_download() as info:
+            page.click("#export-submit")
+        download = info.value
+        assert download.suggested_filename == "meiyu-export-a67-2023-12-01-2023-12-31.zip"
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        # a filter changed after the preview disables the button until the next preview
+        page.select_option("select[name=format]", "jsonl")
+        assert page.is_disabled("#export-submit") and page.is_visible("#export-changed")
+    finally:
+        context.close()
+    with zipfile.ZipFile(saved) as z:
+        names = sorted(z.namelist())
+        stem = "meiyu-export-a67-2023-12-01-2023-12-31.csv"
+        assert names == [stem, f"{stem}.DATASHEET.md"]
+        sheet = z.read(f"{stem}.DATASHEET.md").decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(z.read(stem).decode("utf-8"), newline="")))
+    assert sheet.startswith(f"# DATASHEET — {stem}\n")
+    assert f"**{len(expected)} rows, one per document**" in sheet
+    assert "indicator: **a67**" in sheet and "2023-12-01 to 2023-12-31" in sheet
+    assert [int(r["document_id"]) for r in rows] == expected
+    assert {r["indicator"] for r in rows} == {"a67"} and {r["language"] for r in rows} == {"ko"}
     assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
