@@ -68,6 +68,7 @@ class BriefItem:
     label: str
     confidence: float
     evidence: str
+    document_id: int | None = None  # the stored document (the dashboard links its page)
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ def _items(rows: list[ScoredRow], cfg: Config) -> list[BriefItem]:
                 ),
                 "",
             )[:160],
+            document_id=r.document_id,
         )
         for r in ranked[:20]
     ]

@@ -182,6 +182,21 @@ def value_series(
     }
 
 
+def stored_periods(session: Session, indicator: str, version: str, period_type: str) -> list[str]:
+    """The period keys of an indicator's stored series, oldest first: what can be reported on,
+    without reading every row's details."""
+    stmt = (
+        select(IndicatorValue.period)
+        .where(
+            IndicatorValue.indicator == indicator,
+            IndicatorValue.definition_version == version,
+            IndicatorValue.period_type == period_type,
+        )
+        .distinct()
+    )
+    return sorted(session.scalars(stmt))
+
+
 def stored_assessment(
     session: Session, indicator: str, version: str, period: str, baseline: str
 ) -> StoredAssessment | None:
