@@ -1,0 +1,71 @@
+/* The weekly page's chart: the 12 latest ISO weeks' positive share, its Wilson 95% interval
+   as a band (stacked lo and hi - lo), the pooled trailing weeks' share as a dashed segment
+   over those weeks, and the week asked for as a larger point. */
+"use strict";
+
+(function () {
+  var c = meiyu.data("weekly-data");
+  var node = document.getElementById("weekly-chart");
+  if (!c || !node || typeof echarts === "undefined") return;
+  var width = c.hi.map(function (h, j) {
+    return h === null || c.lo[j] === null ? null : h - c.lo[j];
+  });
+  var points = c.share.map(function (v, j) {
+    return c.weeks[j] === c.week ? { value: v, symbolSize: 11 } : v;
+  });
+  var share = {
+    name: "正面占比",
+    type: "line",
+    data: points,
+    connectNulls: false,
+    symbolSize: 6,
+    itemStyle: { color: "#1d3557" },
+    z: 3
+  };
+  if (c.trailing !== null && c.trailing_from !== null) {
+    share.markLine = {
+      silent: true,
+      symbol: "none",
+      lineStyle: { type: "dashed", color: "#e76f51", width: 2 },
+      label: { formatter: c.trailing_label, color: "#e76f51", position: "insideStartTop" },
+      data: [[{ coord: [c.trailing_from, c.trailing] }, { coord: [c.trailing_to, c.trailing] }]]
+    };
+  }
+  var chart = echarts.init(node);
+  chart.setOption({
+    textStyle: { fontFamily: meiyu.font },
+    grid: { left: 50, right: 24, top: 24, bottom: 56 },
+    tooltip: {
+      trigger: "axis",
+      formatter: function (params) {
+        var j = params[0].dataIndex;
+        var lines = [meiyu.esc(c.weeks[j])];
+        lines.push("正面占比：" + meiyu.esc(meiyu.fmt(c.share[j], true, false)));
+        if (c.lo[j] !== null && c.hi[j] !== null) {
+          lines.push("95% 区间：" + meiyu.esc(meiyu.fmt(c.lo[j], true, true)) + "–" +
+            meiyu.esc(meiyu.fmt(c.hi[j], true, true)));
+        }
+        lines.push("已评分：" + meiyu.esc(c.scored[j]));
+        if (c.trailing !== null) {
+          lines.push(meiyu.esc(c.trailing_label) + "：" + meiyu.esc(meiyu.fmt(c.trailing, true, false)));
+        }
+        return lines.join("<br>");
+      }
+    },
+    xAxis: { type: "category", data: c.weeks, boundaryGap: false, axisLabel: { rotate: 45 } },
+    yAxis: {
+      type: "value",
+      min: 0,
+      max: 1,
+      axisLabel: { formatter: function (v) { return Math.round(v * 100) + "%"; } }
+    },
+    series: [
+      { name: "lo", type: "line", data: c.lo, stack: "band", symbol: "none",
+        lineStyle: { opacity: 0 }, silent: true },
+      { name: "95% 区间", type: "line", data: width, stack: "band", symbol: "none",
+        lineStyle: { opacity: 0 }, areaStyle: { color: "#a8c5e0", opacity: 0.5 }, silent: true },
+      share
+    ]
+  });
+  window.addEventListener("resize", function () { chart.resize(); });
+})();
