@@ -215,6 +215,9 @@ PAGES = {
     "exports": "/exports",
     "exports-a67": "/exports?indicator=a67&since=2023-12-01&until=2023-12-31&preview=1",
     "api": "/api/v1/docs",
+    "weekly": "/weekly",
+    "weekly-w52": "/weekly?week=2023-W52",
+    "reports": "/reports",
 }
 
 
@@ -433,4 +436,32 @@ def test_an_export_downloads_from_the_form(
     assert "indicator: **a67**" in sheet and "2023-12-01 to 2023-12-31" in sheet
     assert [int(r["document_id"]) for r in rows] == expected
     assert {r["indicator"] for r in rows} == {"a67"} and {r["language"] for r in rows} == {"ko"}
+
+
+def test_the_weekly_chart_renders_and_the_reports_page_downloads_a_pdf(
+    browser: Any, dashboard: Dashboard
+) -> None:
+    context, page, watch = _page(browser)
+    try:
+        _login(page, dashboard)
+        _visit(page, dashboard, "/weekly?week=2023-W52", "weekly-chart")
+        (chart,) = page.evaluate(CHARTS_JS)
+        # the share, its band (lo and width) over the 12 weeks, drawn on the canvas
+        assert chart["id"] == "weekly-chart" and chart["instance"], chart
+        assert chart["series"] == [12, 12, 12] and chart["ink"] > 1000, chart
+        assert "2023-W52" in page.inner_text("#weekly-headline")
+        # the week picker (a GET form) opens another week
+        page.fill("input[name=week]", "2023-W50")
+        with page.expect_navigation():
+            page.click("#week-picker button[type=submit]")
+        assert page.url.endswith("/weekly?week=2023-W50"), page.url
+        _visit(page, dashboard, "/reports", "reports-download")
+        with page.expect_download(timeout=120_000) as download:
+            page.click('a[href="/reports/monthly/2023-12.pdf"]')
+        got = download.value
+        assert got.suggested_filename == "meiyu-2023-12.pdf"
+        path = got.path()
+        assert path is not None and Path(path).read_bytes().startswith(b"%PDF")
+    finally:
+        context.close()
     assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)

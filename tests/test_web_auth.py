@@ -89,6 +89,10 @@ PAGES = [
     "/audit",
     "/alerts",
     "/exports",
+    "/weekly",
+    "/reports",
+    "/reports/monthly/2023-12.html",
+    "/reports/weekly/2023-W49.html",
 ]
 API = [
     "/api/v1/indicators",
@@ -99,6 +103,7 @@ API = [
     "/api/v1/items/1",
     "/api/v1/alerts",
     "/api/v1/series/a29",
+    "/api/v1/weekly",
 ]
 PUBLIC = {
     "/login",
@@ -107,6 +112,7 @@ PUBLIC = {
     "/static/overview.js",
     "/static/indicator.js",
     "/static/exports.js",
+    "/static/weekly.js",
     "/static/vendor/echarts.min.js",
     "/static/fonts/normal.otf",
     "/static/fonts/bold.otf",
@@ -121,6 +127,8 @@ def test_every_route_needs_a_login(site: Site) -> None:
         .replace("/items/1", "/items/{item_id}")
         .replace("/indicators/a29", "/indicators/{key}")
         .replace("/series/a29", "/series/{indicator}")
+        .replace("/monthly/2023-12.html", "/monthly/{month}.{fmt}")
+        .replace("/weekly/2023-W49.html", "/weekly/{week}.html")
         for p in [*PAGES, *API]
     }
     public = {"/login", "/static/{name}", "/static/vendor/{name}", "/static/fonts/{weight}.otf"}

@@ -62,6 +62,8 @@ from web import audit as audit_page
 from web import exports as export_pages
 from web import indicator as indicator_pages
 from web import items as item_pages
+from web import reports as report_pages
+from web import weekly as weekly_page
 from web.accounts import (
     allows,
     bearer_token,
@@ -127,6 +129,8 @@ class WebSettings:
     audit: audit_page.AuditHooks | None = None
     # the whole config, for the pages that render reports and exports (None: they are off)
     config: Config | None = None
+    # printed on every report the dashboard builds (meiyu demo's note on its made-up corpus)
+    demo_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -521,6 +525,8 @@ def create_app(settings: WebSettings) -> FastAPI:
     audit_page.register(app, kit, settings.audit)
     alert_pages.register(app, kit)
     export_pages.register(app, kit)
+    weekly_page.register(app, kit)
+    report_pages.register(app, kit, settings.demo_note)
 
     # ------------------------------------------------------------ JSON API
 

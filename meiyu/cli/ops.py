@@ -117,7 +117,9 @@ def _serve_demo(cfg: Config, host: str, port: int) -> None:
         )
 
     try:
-        _serve(cfg, host, port, 8.0, ready)
+        from meiyu.demo.month import DEMO_NOTE
+
+        _serve(cfg, host, port, 8.0, ready, demo_note=DEMO_NOTE)
     finally:
         with transaction(sessions) as s:
             account = user_by_name(s, DEMO_ACCOUNT)

@@ -125,8 +125,10 @@ def _serve(
     port: int,
     session_hours: float,
     ready: Callable[[str], None] | None = None,
+    demo_note: str | None = None,
 ) -> None:
-    """The dashboard on cfg's database until Ctrl-C; `ready(url)` once it listens."""
+    """The dashboard on cfg's database until Ctrl-C; `ready(url)` once it listens;
+    `demo_note` goes on the reports it builds (the demo's, as `meiyu demo` writes them)."""
     import uvicorn
 
     from web.app import WebSettings, create_app
@@ -143,6 +145,7 @@ def _serve(
             session_lifetime=dt.timedelta(hours=session_hours),
             audit=audit_hooks(cfg),
             config=cfg,
+            demo_note=demo_note,
         )
         if key is not None:
             settings = dataclasses.replace(settings, secret_key=key)
