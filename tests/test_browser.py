@@ -446,15 +446,19 @@ def test_the_weekly_chart_renders_and_the_reports_page_downloads_a_pdf(
         _login(page, dashboard)
         _visit(page, dashboard, "/weekly?week=2023-W52", "weekly-chart")
         (chart,) = page.evaluate(CHARTS_JS)
-        # the share, its band (lo and width) over the 12 weeks, drawn on the canvas
+        # its band (lo and width), whiskers and share over the 12 weeks, drawn on the canvas
         assert chart["id"] == "weekly-chart" and chart["instance"], chart
-        assert chart["series"] == [12, 12, 12] and chart["ink"] > 1000, chart
-        assert "2023-W52" in page.inner_text("#weekly-headline")
+        assert chart["series"] == [12, 12, 12, 12] and chart["ink"] > 1000, chart
+        assert page.get_attribute("#weekly-headline", "data-week") == "2023-W52"
+        assert "2023-W52" in page.inner_text("nav.weeks")
         # the week picker (a GET form) opens another week
         page.fill("input[name=week]", "2023-W50")
         with page.expect_navigation():
             page.click("#week-picker button[type=submit]")
         assert page.url.endswith("/weekly?week=2023-W50"), page.url
+        # the dashboard's reports carry the demo's note, as `meiyu demo` writes them
+        brief = page.request.get(dashboard.url + "reports/weekly/2023-W52.html")
+        assert brief.status == 200 and "演示语料" in brief.text()
         _visit(page, dashboard, "/reports", "reports-download")
         with page.expect_download(timeout=120_000) as download:
             page.click('a[href="/reports/monthly/2023-12.pdf"]')

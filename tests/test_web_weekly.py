@@ -34,7 +34,8 @@ from storage.writes import (
     replace_matches,
     upsert_document,
 )
-from tests.helpers_web import Client, Site, running_site
+from tests.helpers_web import Client, Site, running_site, serving
+from web.app import WebSettings, create_app
 
 SEOUL = ZoneInfo("Asia/Seoul")
 HOSTILE = '<img src=x onerror="alert(1)">웨이하이'
@@ -314,3 +315,22 @@ def test_reports_refuse_missing_periods_and_traversal(site: Site) -> None:
         assert "content-disposition" not in {k.lower() for k in reply.headers}
         assert "[database]" not in reply.body and "root:" not in reply.body
         assert secret not in reply.body
+
+
+def test_without_a_config_the_pages_say_they_are_off(site: Site) -> None:
+    """A dashboard built without the whole config (WebSettings.config None) cannot build
+    reports: its pages say so, its downloads and JSON are 404, nothing is 500."""
+    cfg = load_config(site.config)
+    app = create_app(
+        WebSettings(sessions=site.sessions, indicators=cfg.indicators, timezone=cfg.timezone)
+    )
+    with serving(app) as port:
+        browser = Client(port, site.secrets)
+        assert browser.login("kim").status == 303
+        weekly = browser.get("/weekly")
+        assert weekly.status == 200 and 'id="weekly-off"' in weekly.body
+        reports = browser.get("/reports")
+        assert reports.status == 200 and 'id="reports-off"' in reports.body
+        assert browser.get("/reports/monthly/2023-12.html").status == 404
+        assert browser.get(f"/reports/weekly/{WEEK}.html").status == 404
+        assert browser.get("/api/v1/weekly").status == 404

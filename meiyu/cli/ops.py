@@ -95,6 +95,7 @@ def _serve_demo(cfg: Config, host: str, port: int) -> None:
     the server: a random password, printed once, and removed (with its logins) at exit."""
     import secrets
 
+    from meiyu.demo.month import DEMO_NOTE
     from storage.db import transaction
     from storage.users import add_user, remove_user, user_by_name
     from web.accounts import hash_password
@@ -117,8 +118,6 @@ def _serve_demo(cfg: Config, host: str, port: int) -> None:
         )
 
     try:
-        from meiyu.demo.month import DEMO_NOTE
-
         _serve(cfg, host, port, 8.0, ready, demo_note=DEMO_NOTE)
     finally:
         with transaction(sessions) as s:

@@ -1,6 +1,7 @@
 /* The weekly page's chart: the 12 latest ISO weeks' positive share, its Wilson 95% interval
-   as a band (stacked lo and hi - lo), the pooled trailing weeks' share as a dashed segment
-   over those weeks, and the week asked for as a larger point. */
+   as a band (stacked lo and hi - lo) and as a whisker per week (a week between two empty ones
+   has no band to draw), the pooled trailing weeks' share as a dashed segment over those weeks,
+   and the week asked for as a larger orange point. */
 "use strict";
 
 (function () {
@@ -11,7 +12,9 @@
     return h === null || c.lo[j] === null ? null : h - c.lo[j];
   });
   var points = c.share.map(function (v, j) {
-    return c.weeks[j] === c.week ? { value: v, symbolSize: 11 } : v;
+    return c.weeks[j] === c.week
+      ? { value: v, symbolSize: 12, itemStyle: { color: "#e76f51" } }
+      : v;
   });
   var share = {
     name: "正面占比",
@@ -20,7 +23,30 @@
     connectNulls: false,
     symbolSize: 6,
     itemStyle: { color: "#1d3557" },
-    z: 3
+    clip: false,
+    z: 4
+  };
+  var whiskers = {
+    name: "95% 区间（每周）",
+    type: "custom",
+    silent: true,
+    z: 3,
+    data: c.lo.map(function (lo, j) { return [j, lo, c.hi[j]]; }),
+    renderItem: function (params, api) {
+      if (c.lo[params.dataIndex] === null || c.hi[params.dataIndex] === null) return null;
+      var lo = api.coord([api.value(0), api.value(1)]);
+      var hi = api.coord([api.value(0), api.value(2)]);
+      var w = 4;
+      var style = { stroke: "#457b9d", lineWidth: 1 };
+      return {
+        type: "group",
+        children: [
+          { type: "line", shape: { x1: lo[0], y1: lo[1], x2: hi[0], y2: hi[1] }, style: style },
+          { type: "line", shape: { x1: lo[0] - w, y1: lo[1], x2: lo[0] + w, y2: lo[1] }, style: style },
+          { type: "line", shape: { x1: hi[0] - w, y1: hi[1], x2: hi[0] + w, y2: hi[1] }, style: style }
+        ]
+      };
+    }
   };
   if (c.trailing !== null && c.trailing_from !== null) {
     share.markLine = {
@@ -64,6 +90,7 @@
         lineStyle: { opacity: 0 }, silent: true },
       { name: "95% 区间", type: "line", data: width, stack: "band", symbol: "none",
         lineStyle: { opacity: 0 }, areaStyle: { color: "#a8c5e0", opacity: 0.5 }, silent: true },
+      whiskers,
       share
     ]
   });
