@@ -89,6 +89,23 @@ def active_token_counts(session: Session) -> dict[int, int]:
     return {user_id: n for user_id, n in session.execute(stmt)}
 
 
+def user_by_id(session: Session, user_id: int) -> UserRow | None:
+    user = session.get(User, user_id)
+    return user_row(user) if user else None
+
+
+def set_role(session: Session, user_id: int, role: Role) -> None:
+    """A new role for the account. Its sessions and tokens stay: the role is read afresh with
+    the account at every request (live_web_session, token_by_hash), so the change holds from
+    the account's next request on."""
+    session.get_one(User, user_id).role = role
+
+
+def admin_count(session: Session) -> int:
+    """How many admin accounts there are: the last one must stay (web.admin refuses)."""
+    return session.scalar(select(func.count(User.id)).where(User.role == "admin")) or 0
+
+
 def change_password(session: Session, user_id: int, password_hash: str) -> None:
     """A new password (`meiyu users passwd`): the hash and the time it changed. The account's
     dashboard sessions end (whoever knew the old password is logged out); tokens stay."""
