@@ -93,6 +93,16 @@ PAGES = [
     "/reports",
     "/reports/monthly/2023-12.html",
     "/reports/weekly/2023-W49.html",
+    "/admin/channels",
+]
+# the form POSTs besides /logout and /audit (whose GET is in PAGES); ids of the seeded site
+FORMS = [
+    "/admin/users",
+    "/admin/users/1/role",
+    "/admin/users/1/password",
+    "/admin/users/1/remove",
+    "/admin/users/1/tokens",
+    "/admin/tokens/1/revoke",
 ]
 API = [
     "/api/v1/indicators",
@@ -129,7 +139,9 @@ def test_every_route_needs_a_login(site: Site) -> None:
         .replace("/series/a29", "/series/{indicator}")
         .replace("/monthly/2023-12.html", "/monthly/{month}.{fmt}")
         .replace("/weekly/2023-W49.html", "/weekly/{week}.html")
-        for p in [*PAGES, *API]
+        .replace("/users/1/", "/users/{user_id}/")
+        .replace("/tokens/1/", "/tokens/{token_id}/")
+        for p in [*PAGES, *FORMS, *API]
     }
     public = {"/login", "/static/{name}", "/static/vendor/{name}", "/static/fonts/{weight}.otf"}
     assert routes == {*templated, *public, "/logout"}
@@ -142,7 +154,7 @@ def test_every_route_needs_a_login(site: Site) -> None:
         assert reply.status == 401, path
         assert reply.header("www-authenticate") == "Bearer"
         assert "application/json" in (reply.header("content-type") or "")
-    for path in ("/logout", "/audit", "/exports"):  # the form POSTs (their GETs are in PAGES)
+    for path in ("/logout", "/audit", "/exports", *FORMS):  # the form POSTs
         reply = anonymous.request("POST", path, {"csrf": "x"})
         assert (reply.status, reply.header("location")) == (303, "/login"), path
     for path in PUBLIC:
@@ -195,6 +207,11 @@ def test_roles_are_checked_on_every_route(site: Site) -> None:
     assert denied.status == 403 and "需要 admin 权限" in denied.body
     assert "text/html" in (denied.header("content-type") or "")
     assert analyst.get("/admin/users").status == 403
+    for lower in (viewer, analyst):
+        assert lower.get("/admin/channels").status == 403
+        for path in FORMS:  # the admin pages' forms, even with the account's own CSRF token
+            reply = lower.request("POST", path, {"csrf": lower.page_csrf()})
+            assert reply.status == 403 and "需要 admin 权限" in reply.body, path
     assert viewer.get("/audit").status == 403 and analyst.get("/audit").status == 200
     assert viewer.get("/exports").status == 403 and analyst.get("/exports").status == 200
     refused = viewer.request("POST", "/exports", {"csrf": viewer.page_csrf(), "format": "csv"})

@@ -57,6 +57,7 @@ from storage.web_sessions import (
     end_web_session,
     live_web_session,
 )
+from web import admin as admin_pages
 from web import alerts as alert_pages
 from web import audit as audit_page
 from web import exports as export_pages
@@ -458,21 +459,6 @@ def create_app(settings: WebSettings) -> FastAPI:
             tz=settings.timezone,
         )
 
-    @app.get("/admin/users", response_class=HTMLResponse, include_in_schema=False)
-    def users_page(
-        request: Request, visitor: Annotated[Visitor, Depends(page("admin"))]
-    ) -> Response:
-        with settings.sessions() as s:
-            users, tokens = list_users(s), active_token_counts(s)
-        return render(
-            request,
-            "users.html.j2",
-            visitor=visitor,
-            users=users,
-            tokens=tokens,
-            tz=settings.timezone,
-        )
-
     @app.get("/api/v1/docs", response_class=HTMLResponse, include_in_schema=False)
     def api_docs(
         request: Request, visitor: Annotated[Visitor, Depends(page("viewer"))]
@@ -527,6 +513,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     export_pages.register(app, kit)
     weekly_page.register(app, kit)
     report_pages.register(app, kit, settings.demo_note)
+    admin_pages.register(app, kit)
 
     # ------------------------------------------------------------ JSON API
 
