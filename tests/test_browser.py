@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import http.client
 import io
 import os
 import re
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,6 +45,26 @@ pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(2)> 威海海鲜'
 SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
+# two alert channels for /admin/channels: the robot's URL (its key a secret) from the server's
+# environment, the mail password unset
+ROBOT_KEY = "browser-robot-SECRET-key"
+CHANNELS = """
+[[alerts.channels]]
+name = "duty-robot"
+kind = "wecom"
+url_env = "BROWSER_TEST_ROBOT_URL"
+
+[[alerts.channels]]
+name = "office-mail"
+kind = "email"
+smtp_host = "smtp.example.org"
+smtp_port = 587
+starttls = true
+password_env = "BROWSER_TEST_SMTP_PASSWORD"
+sender = "meiyu@example.org"
+recipients = ["office@example.org", "duty@example.org"]
+"""
+NEW_PASSWORD = "browser-made-password-2026"
 
 if CHROMIUM is None:  # pragma: no cover - make test installs it
     pytest.skip("no chromium (make test installs Debian's)", allow_module_level=True)
@@ -62,6 +85,10 @@ class Dashboard:
 def _env(db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")}
     env.update(MEIYU_DATABASE_URL=db_url, PYTHONUNBUFFERED="1")
+    env["BROWSER_TEST_ROBOT_URL"] = (
+        f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={ROBOT_KEY}"
+    )
+    env.pop("BROWSER_TEST_SMTP_PASSWORD", None)
     return env
 
 
@@ -92,6 +119,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     tmp = tmp_path_factory.mktemp("browser")
     db_url = f"sqlite:///{tmp / 'demo.db'}"
     config = site_config(tmp, db_url)
+    with config.open("a", encoding="utf-8") as f:
+        f.write(CHANNELS)
     out = tmp / "out"
     built = run_meiyu("--config", str(config), "demo", "--out", str(out), env=_env(db_url))
     assert built.returncode == 0, built.stderr[-3000:]
@@ -208,6 +237,7 @@ PAGES = {
     "items": "/items",
     "items-a29": "/items?indicator=a29&period=2023-12",
     "users": "/admin/users",
+    "channels": "/admin/channels",
     "alerts": "/alerts",
     "indicator-a29": "/indicators/a29",
     "indicator-a67-week": "/indicators/a67?period_type=week",
@@ -317,6 +347,83 @@ def test_three_items_labelled_with_the_keyboard_are_stored(
     assert [(r[0], r[1]) for r in stored] == shown
     assert {(r[2], r[3]) for r in stored} == {("demo", "dashboard")}
     assert before_labels and model_results() == before_labels  # the model's results untouched
+    assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+
+
+def _bearer_status(dashboard: Dashboard, token: str) -> int:
+    """The API's answer to a script sending `token` (http.client: no proxy from the env)."""
+    url = urlsplit(dashboard.url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/indicators", headers={"Authorization": f"Bearer {token}"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_an_admin_adds_an_account_and_revokes_its_token_in_the_browser(
+    browser: Any, dashboard: Dashboard
+) -> None:
+    context, page, watch = _page(browser)
+    try:
+        _login(page, dashboard)
+        _visit(page, dashboard, "/admin/users", "users-before")
+        form = page.locator("#add-account-form")
+        form.locator("input[name=name]").fill("browser-zhao")
+        form.locator("select[name=role]").select_option("analyst")
+        form.locator("input[name=password]").fill(NEW_PASSWORD)
+        form.locator("input[name=password2]").fill(NEW_PASSWORD)
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+        assert page.inner_text("#admin-notice") == "已添加账户 browser-zhao。"
+        account = page.locator("section.account[data-name='browser-zhao']")
+        with page.expect_navigation():
+            account.locator("form.token-form button").click()
+        plain = page.inner_text("#token-plain").strip()
+        token_id = page.get_attribute("#token-issued", "data-token-id")
+        assert plain.startswith("meiyu_") and token_id
+        page.screenshot(path=str(dashboard.shots / "users-token-issued.png"), full_page=True)
+        assert _bearer_status(dashboard, plain) == 200
+        _visit(page, dashboard, "/admin/users", "users-with-token")
+        assert plain not in page.content()  # shown once
+        row = page.locator(f"tr[data-token-id='{token_id}']")
+        assert row.get_attribute("data-revoked") == "no"
+        with page.expect_navigation():
+            row.locator("button").click()
+        assert page.inner_text("#admin-notice") == "已吊销 browser-zhao 的 API 令牌。"
+        assert (
+            page.locator(f"tr[data-token-id='{token_id}']").get_attribute("data-revoked") == "yes"
+        )
+        assert "已吊销" in page.inner_text(f"tr[data-token-id='{token_id}']")
+        page.screenshot(path=str(dashboard.shots / "users-after-revoke.png"), full_page=True)
+        assert _bearer_status(dashboard, plain) == 401  # at once
+        # the channels page shows where the robot posts, never its key
+        _visit(page, dashboard, "/admin/channels", "channels-admin")
+        shown = page.inner_text("main")
+        assert "duty-robot" in shown and "qyapi.weixin.qq.com" in shown
+        assert ROBOT_KEY not in page.content() and "BROWSER_TEST_SMTP_PASSWORD" in shown
+    finally:
+        context.close()
+    # the new account logs in with the password typed in the form
+    context, page, _ = _page(browser)
+    try:
+        page.goto(dashboard.url + "login")
+        page.fill("input[name=name]", "browser-zhao")
+        page.fill("input[name=password]", NEW_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(dashboard.url)
+        assert "browser-zhao（analyst）" in page.inner_text("header")
+    finally:
+        context.close()
+    engine = make_engine(dashboard.db_url)
+    with engine.connect() as conn:
+        role = conn.execute(text("SELECT role FROM users WHERE name = 'browser-zhao'")).scalar()
+        stored = conn.execute(
+            text("SELECT token_hash, revoked_at FROM api_tokens WHERE id = :i"), {"i": token_id}
+        ).one()
+    engine.dispose()
+    assert role == "analyst"
+    assert stored[0] == hashlib.sha256(plain.encode()).hexdigest() and stored[1] is not None
     assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
 
 
