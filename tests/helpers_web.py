@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.config import load_config
 from kernel.values import ValueDetails
-from meiyu.cli.serve import audit_hooks
+from meiyu.cli.serve import audit_hooks, channel_hooks
 from nlp.identity import definition_version
 from storage.db import make_engine, session_factory, transaction
 from storage.writes import ValueRecord, upsert_values
@@ -218,8 +218,9 @@ def running_site(
     seed: Callable[[Path], None] | None = None,
     audit: bool = True,
 ) -> Iterator[Site]:
-    """The seeded site on a real server, with the audit page's hooks as `meiyu serve` builds
-    them; `seed` stores more (given the config) before the server starts."""
+    """The seeded site on a real server, with the audit page's and the channels page's hooks
+    as `meiyu serve` builds them; `seed` stores more (given the config) before the server
+    starts."""
     caplog.set_level(logging.INFO)
     config = site_config(tmp_path, db_url)
     assert meiyu_in_process("--config", str(config), "db", "upgrade").returncode == 0
@@ -236,6 +237,7 @@ def running_site(
             timezone=cfg.schedule.timezone,
             audit=audit_hooks(cfg) if audit else None,
             config=cfg,
+            channels=channel_hooks(cfg),
         )
     )
     secrets = [PASSWORD, WRONG]

@@ -5,8 +5,11 @@ alert channels as configured, their secrets never in the page."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,9 @@ HOOK_URL = "https://ops:hook-SECRET-pw@hooks.example.org:8443/services/T0/hook-S
 DING_URL = "https://oapi.dingtalk.com/robot/send?access_token=ding-SECRET-token"
 DING_SECRET = "SECding-SECRET-signing"
 SMTP_PASSWORD = "smtp-SECRET-password"
+HOOK_PATH = "local-hook-SECRET-path"
 SECRETS = [WECOM_URL, "wecom-SECRET-key-123", "hook-SECRET-pw", "hook-SECRET-path"]
-SECRETS += ["ding-SECRET-token", DING_SECRET, SMTP_PASSWORD]
+SECRETS += ["ding-SECRET-token", DING_SECRET, SMTP_PASSWORD, HOOK_PATH]
 ENV = {
     "T_ADMIN_WECOM_URL": WECOM_URL,
     "T_ADMIN_HOOK_URL": HOOK_URL,
@@ -69,6 +73,11 @@ username_env = "T_ADMIN_SMTP_USER_NOT_SET"
 password_env = "T_ADMIN_SMTP_PASSWORD"
 sender = "meiyu@example.org"
 recipients = ["office@example.org", "duty@example.org"]
+
+[[alerts.channels]]
+name = "local-hook"
+kind = "webhook"
+url_env = "T_ADMIN_LOCAL_HOOK"
 """
 
 
@@ -103,6 +112,34 @@ def site(
     with running_site(db_url, tmp_path, caplog, seed=seed_channels, audit=False) as running:
         running.secrets.extend([*SECRETS, NEW_PASSWORD])
         yield running
+
+
+@pytest.fixture
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """A webhook on 127.0.0.1 behind T_ADMIN_LOCAL_HOOK (its path a secret): the JSON bodies
+    it was sent."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, **json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # the path is a secret
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("T_ADMIN_LOCAL_HOOK", f"http://127.0.0.1:{server.server_port}/{HOOK_PATH}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def admin(site: Site, name: str = "wang") -> Client:
@@ -372,6 +409,36 @@ def test_channels_show_names_and_masked_targets_never_a_secret(site: Site) -> No
     assert 'data-sent="0" data-failed="1"' in mail and "smtp: connection refused" in mail
     assert "尚无发送记录" in body  # ops-hook, ding
     assert 'id="channels-gone"' in body and "<code>retired</code>" in body
+
+
+def test_a_test_message_goes_out_through_the_channel_and_stores_nothing(
+    site: Site, hook: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = admin(site)
+    token = csrf(browser)
+    with site.engine.connect() as conn:
+        alerts = conn.execute(text("SELECT * FROM alerts ORDER BY id")).all()
+    for wrong in ({}, {"csrf": "wrong"}):
+        assert post(browser, "/admin/channels/local-hook/test", **wrong).status == 403
+    kim = admin(site, "kim")
+    assert post(kim, "/admin/channels/local-hook/test", csrf=csrf(kim)).status == 403
+    assert hook == []
+    reply = post(browser, "/admin/channels/local-hook/test", csrf=token)
+    assert reply.status == 200
+    assert 'id="test-result" data-channel="local-hook" data-ok="yes"' in reply.body
+    assert HOOK_PATH not in reply.body and f"http://127.0.0.1:{MASK}" not in reply.body
+    (sent,) = hook
+    assert sent["path"] == "/" + HOOK_PATH and sent["source"] == "meiyu"
+    assert sent["alert_id"] == 0 and sent["rule"] == "test" and "测试消息" in sent["message"]
+    failed = post(browser, "/admin/channels/unset-robot/test", csrf=token)
+    assert failed.status == 200 and 'data-channel="unset-robot" data-ok="no"' in failed.body
+    assert "environment variable T_ADMIN_NOT_SET is not set" in failed.body
+    assert post(browser, "/admin/channels/nowhere/test", csrf=token).status == 404
+    with site.engine.connect() as conn:  # no alert's deliveries changed
+        assert conn.execute(text("SELECT * FROM alerts ORDER BY id")).all() == alerts
+    lines = logged(caplog, "call")
+    assert "admin 'wang' sent a test message to channel local-hook" in lines
+    assert "admin 'wang': test message to channel unset-robot failed" in lines
 
 
 def test_channels_page_without_a_config_says_so(

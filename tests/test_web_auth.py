@@ -103,6 +103,7 @@ FORMS = [
     "/admin/users/1/remove",
     "/admin/users/1/tokens",
     "/admin/tokens/1/revoke",
+    "/admin/channels/robot/test",
 ]
 API = [
     "/api/v1/indicators",
@@ -141,6 +142,7 @@ def test_every_route_needs_a_login(site: Site) -> None:
         .replace("/weekly/2023-W49.html", "/weekly/{week}.html")
         .replace("/users/1/", "/users/{user_id}/")
         .replace("/tokens/1/", "/tokens/{token_id}/")
+        .replace("/channels/robot/", "/channels/{name}/")
         for p in [*PAGES, *FORMS, *API]
     }
     public = {"/login", "/static/{name}", "/static/vendor/{name}", "/static/fonts/{weight}.otf"}

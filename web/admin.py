@@ -10,7 +10,7 @@ at least one admin stays. Logs say who did what to whom, never a password, token
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode, urlsplit
@@ -98,6 +98,17 @@ def mask_url(url: str, kind: str) -> str:
     if parts.fragment:
         out += "#" + MASK
     return out
+
+
+@dataclass(frozen=True)
+class ChannelHooks:
+    """The sending of `meiyu alerts run`, injected by `meiyu serve` (web/ may not import
+    pipelines), for the channels page's test message.
+
+    send_test: (channel) → None when the channel took a test message, else the one-line
+        reason, without secrets; nothing is stored."""
+
+    send_test: Callable[[ChannelConfig], str | None]
 
 
 @dataclass(frozen=True)
@@ -210,8 +221,9 @@ def channel_view(ch: ChannelConfig, env: Mapping[str, str], history: History) ->
     )
 
 
-def register(app: FastAPI, kit: PageKit) -> None:
-    """Adds /admin/users with its form POSTs and /admin/channels to `app`, for admins."""
+def register(app: FastAPI, kit: PageKit, hooks: ChannelHooks | None = None) -> None:
+    """Adds /admin/users with its form POSTs and /admin/channels to `app`, for admins; with
+    `hooks`, a test message per channel too."""
     sessions, render, page, page_error = kit.sessions, kit.render, kit.page, kit.page_error
     Admin = Annotated[Any, Depends(page("admin"))]
     Csrf = Annotated[str, Form()]
@@ -401,11 +413,9 @@ def register(app: FastAPI, kit: PageKit) -> None:
         log.info("admin %r revoked API token %d of %r", me.name, wanted, found[1].name)
         return back("revoked", found[1].name)
 
-    @app.get("/admin/channels", response_class=HTMLResponse, include_in_schema=False)
-    def channels_page(request: Request, visitor: Admin) -> Response:
-        """The configured channels as `meiyu alerts run` would send to them, read from the
-        config and the environment of this process: variable names and whether each is set,
-        never a value; and each channel's delivery history from the stored alerts."""
+    def channels(
+        request: Request, visitor: Any, tested: tuple[str, str | None] | None = None
+    ) -> HTMLResponse:
         if kit.config is None:
             return render(request, "channels.html.j2", visitor=visitor, enabled=False)
         with sessions() as s:
@@ -421,5 +431,31 @@ def register(app: FastAPI, kit: PageKit) -> None:
             enabled=True,
             channels=views,
             gone=gone,
+            can_test=hooks is not None,
+            tested=tested,
             status_names={"sent": "已发送", "failed": "发送失败"},
         )
+
+    @app.get("/admin/channels", response_class=HTMLResponse, include_in_schema=False)
+    def channels_page(request: Request, visitor: Admin) -> Response:
+        """The configured channels as `meiyu alerts run` would send to them, read from the
+        config and the environment of this process: variable names and whether each is set,
+        never a value; and each channel's delivery history from the stored alerts."""
+        return channels(request, visitor)
+
+    @app.post("/admin/channels/{name}/test", include_in_schema=False)
+    def channels_test(request: Request, visitor: Admin, name: str, csrf: Csrf = "") -> Response:
+        """A test message to one channel, sent now; the outcome is shown on the answer (a
+        reason may name a host: not for a URL) and logged, and no alert's deliveries change."""
+        me = checked(visitor, csrf)
+        if hooks is None or kit.config is None:
+            raise page_error(404, "测试消息功能未启用。")
+        found = next((c for c in kit.config.alerts.channels if c.name == name), None)
+        if found is None:
+            raise page_error(404, "配置中没有这个通道。")
+        error = hooks.send_test(found)
+        if error is None:
+            log.info("admin %r sent a test message to channel %s", me.name, found.name)
+        else:
+            log.info("admin %r: test message to channel %s failed: %s", me.name, found.name, error)
+        return channels(request, visitor, tested=(found.name, error))

@@ -132,6 +132,8 @@ class WebSettings:
     config: Config | None = None
     # printed on every report the dashboard builds (meiyu demo's note on its made-up corpus)
     demo_note: str | None = None
+    # the channels page's test message (pipelines' sending); None: no test button
+    channels: admin_pages.ChannelHooks | None = None
 
 
 @dataclass(frozen=True)
@@ -513,7 +515,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     export_pages.register(app, kit)
     weekly_page.register(app, kit)
     report_pages.register(app, kit, settings.demo_note)
-    admin_pages.register(app, kit)
+    admin_pages.register(app, kit, settings.channels)
 
     # ------------------------------------------------------------ JSON API
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from kernel.audit import AuditItem
-    from kernel.config import Config
+    from kernel.config import ChannelConfig, Config
+    from web.admin import ChannelHooks
     from web.audit import AuditHooks
 
 # what a label stored from the dashboard names as its file (`meiyu audit import` names the file)
@@ -78,6 +79,32 @@ def audit_hooks(cfg: Config) -> AuditHooks:
         min_items=AUDIT_MIN_ITEMS,
         shares=shares,
     )
+
+
+TEST_MESSAGE = "这是 meiyu 的测试消息：预警通道可用，无需处理。\n（由管理员在仪表盘的通道页发送）"
+
+
+def channel_hooks(cfg: Config) -> ChannelHooks:
+    """The channels page's test message: a made-up alert (id 0, rule `test`, no items) sent
+    through `meiyu alerts run`'s own send(), with this process's environment; not stored."""
+    import os
+
+    from pipelines.alerts.delivery import DeliveryError, send
+    from storage.alerts import AlertRow
+    from web.admin import ChannelHooks
+
+    def send_test(channel: ChannelConfig) -> str | None:
+        now = dt.datetime.now(cfg.tz)
+        day = now.date().isoformat()
+        key = next(iter(cfg.indicators))
+        alert = AlertRow(0, "test", key, day, day, 0.0, 0.0, 1.0, TEST_MESSAGE, [], now, {})
+        try:
+            send(channel, alert, cfg, os.environ)
+        except DeliveryError as exc:
+            return str(exc)
+        return None
+
+    return ChannelHooks(send_test)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -146,6 +173,7 @@ def _serve(
             audit=audit_hooks(cfg),
             config=cfg,
             demo_note=demo_note,
+            channels=channel_hooks(cfg),
         )
         if key is not None:
             settings = dataclasses.replace(settings, secret_key=key)
