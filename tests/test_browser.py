@@ -402,6 +402,7 @@ def test_an_admin_adds_an_account_and_revokes_its_token_in_the_browser(
         shown = page.inner_text("main")
         assert "duty-robot" in shown and "qyapi.weixin.qq.com" in shown
         assert ROBOT_KEY not in page.content() and "BROWSER_TEST_SMTP_PASSWORD" in shown
+        assert page.locator("form.test-form button").count() == 2  # not pressed: no network
     finally:
         context.close()
     # the new account logs in with the password typed in the form
