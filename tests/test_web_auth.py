@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -492,9 +493,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_serve(config: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+def _start_serve(config: Path, port: int, env: dict[str, str], *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "meiyu.cli", "--config", str(config), "serve", "--port", str(port)],
+        [sys.executable, "-m", "meiyu.cli", "--config", str(config), "serve", "--port", str(port)]
+        + list(more),
         cwd=REPO,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("MEIYU_")}, **env},
         stdout=subprocess.PIPE,
@@ -563,6 +565,36 @@ def test_meiyu_serve_serves_and_a_taken_port_is_one_line(tmp_path: Path, sqlite_
             out, err = proc.communicate(timeout=30)
         assert ("set MEIYU_WEB_SECRET to keep them" in err) is not logged_in, err
         no_secret_in(out + err, secrets)
+
+
+def test_several_workers_share_the_port_and_the_cookie_key(tmp_path: Path, sqlite_url: str) -> None:
+    """`meiyu serve --workers 2`: two processes answer on one port, a login made with one is
+    good with the other (one signing key, made before the fork, even without
+    MEIYU_WEB_SECRET), and SIGTERM to the server stops both."""
+    config = site_config(tmp_path, sqlite_url)
+    assert meiyu_in_process("--config", str(config), "db", "upgrade").returncode == 0
+    seed_site(config)
+    port = _free_port()
+    proc = _start_serve(config, port, {}, "--workers", "2")
+    client = Client(port, [PASSWORD])
+    try:
+        _first_answer(client, proc)
+        assert client.login("kim").status == 303
+        # Client opens a connection per request: the kernel hands each to either worker
+        answers = [client.get("/") for _ in range(30)]
+        assert [r.status for r in answers] == [200] * 30
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "2 worker processes" in " ".join(err.split())  # rich wraps the line
+    pids = set(re.findall(r"Started server process \[(\d+)\]", out + err))
+    assert len(pids) == 2, out + err
+    for pid in pids:  # gone with the server
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+    refused = meiyu_in_process("--config", str(config), "serve", "--workers", "0")
+    assert refused.returncode == 2
 
 
 def test_the_packaged_cjk_font_is_served_for_browsers_without_one(site: Site) -> None:

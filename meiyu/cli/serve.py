@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import datetime as dt
 import errno
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -153,51 +154,113 @@ def _serve(
     session_hours: float,
     ready: Callable[[str], None] | None = None,
     demo_note: str | None = None,
+    workers: int = 1,
 ) -> None:
     """The dashboard on cfg's database until Ctrl-C; `ready(url)` once it listens;
-    `demo_note` goes on the reports it builds (the demo's, as `meiyu demo` writes them)."""
+    `demo_note` goes on the reports it builds (the demo's, as `meiyu demo` writes them);
+    `workers` processes share the listening socket (one Python process uses one core)."""
+    import secrets
+
     import uvicorn
 
     from web.app import WebSettings, create_app
 
+    if workers > 1 and not hasattr(os, "fork"):
+        raise UserError("--workers: more than one needs a system with fork (Linux, macOS)")
     key = secret_key()
     sock = _listen(host, port)  # first: a taken port fails before the database is touched
     try:
-        _, sessions = _sessions(cfg)
-        settings = WebSettings(
-            sessions=sessions,
-            indicators=cfg.indicators,
-            timezone=cfg.schedule.timezone,
-            title=cfg.report.title,
-            session_lifetime=dt.timedelta(hours=session_hours),
-            audit=audit_hooks(cfg),
-            config=cfg,
-            demo_note=demo_note,
-            channels=channel_hooks(cfg),
-        )
-        if key is not None:
-            settings = dataclasses.replace(settings, secret_key=key)
-        web = create_app(settings)
+        engine, _ = _sessions(cfg)  # migrates once, before any worker starts
+        engine.dispose()
+        # one key for every worker, so each accepts the cookies the others signed
+        shared = key or secrets.token_bytes(32)
+
+        def server() -> uvicorn.Server:
+            _, sessions = _sessions(cfg, upgrade=False)
+            settings = WebSettings(
+                sessions=sessions,
+                indicators=cfg.indicators,
+                timezone=cfg.schedule.timezone,
+                title=cfg.report.title,
+                session_lifetime=dt.timedelta(hours=session_hours),
+                audit=audit_hooks(cfg),
+                config=cfg,
+                demo_note=demo_note,
+                channels=channel_hooks(cfg),
+                secret_key=shared,
+            )
+            # proxy_headers (uvicorn's default, trusted from 127.0.0.1): behind a local TLS
+            # proxy the app sees https from X-Forwarded-Proto, and so marks its cookies Secure
+            config = uvicorn.Config(create_app(settings), log_level="info", lifespan="off")
+            return uvicorn.Server(config)
+
+        single = server() if workers == 1 else None
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{sock.getsockname()[1]}/"
         _common.err.print(
             f"meiyu dashboard on {url} (Ctrl-C stops it)"
+            + (f", {workers} worker processes" if workers > 1 else "")
             + ("" if key else f"; logins end when it stops (set {SECRET_ENV} to keep them)"),
             markup=False,
             highlight=False,
         )
         if ready is not None:
             ready(url)
-        # proxy_headers (uvicorn's default, trusted from 127.0.0.1): behind a local TLS proxy
-        # the app sees https from X-Forwarded-Proto, and so marks its cookies Secure
-        server = uvicorn.Server(uvicorn.Config(web, log_level="info", lifespan="off"))
-        server.run(sockets=[sock])
+        if single is not None:
+            single.run(sockets=[sock])
+        else:
+            _fork_workers(lambda: server().run(sockets=[sock]), workers)
     finally:
         sock.close()
 
 
+def _fork_workers(run: Callable[[], None], workers: int) -> None:
+    """`run` in `workers` forked processes until they stop; SIGINT and SIGTERM to this one are
+    passed on to them. Each opens its own database connections after the fork."""
+    import signal
+    import traceback
+
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            code = 0
+            try:
+                run()
+            except KeyboardInterrupt:  # uvicorn passes Ctrl-C on once it has shut down
+                pass
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    before = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    failed = [c for c in codes if c not in (0, -signal.SIGINT, -signal.SIGTERM)]
+    if failed:
+        raise MeiyuError(f"{len(failed)} of {workers} dashboard workers failed (exit {failed})")
+
+
 HOST_OPTION = typer.Option("--host", help="Address to listen on.")
 PORT_OPTION = typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on (0: any).")
+WORKERS_OPTION = typer.Option(
+    "--workers",
+    min=1,
+    max=64,
+    help="Server processes sharing the port (about one per core); each keeps its own login "
+    "throttle, so a name may fail 5 times per worker in a minute.",
+)
 
 
 @app.command("serve")
@@ -208,7 +271,8 @@ def serve(
         float,
         typer.Option("--session-hours", min=0.1, max=720, help="How long a login lasts."),
     ] = 8.0,
+    workers: Annotated[int, WORKERS_OPTION] = 1,
 ) -> None:
     """Serve the web dashboard (log in with an account made by `meiyu users add`; set
     MEIYU_WEB_SECRET to keep logins across restarts)."""
-    _serve(state.config(), host, port, session_hours)
+    _serve(state.config(), host, port, session_hours, workers=workers)
