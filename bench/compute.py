@@ -23,15 +23,14 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from results import record  # noqa: E402
+from scratch import scratch_postgres  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from kernel.config import load_config  # noqa: E402
 from kernel.identity import model_id  # noqa: E402
@@ -208,17 +207,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 results[backend] = bench(f"sqlite:///{tmp}/bench.db", args.documents)
         else:
-            name = f"meiyu_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            url = make_url(args.postgres).set(database=name).render_as_string(False)
-            try:
+            with scratch_postgres(args.postgres) as url:
                 results[backend] = bench(url, args.documents)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
     print(f"\nseconds per full recompute of all series, {args.documents:,} documents:")
     for backend, f in results.items():
         print(

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,8 +30,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import pyarrow.parquet as pq  # noqa: E402
 from compute import generate  # noqa: E402
 from results import record  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from scratch import scratch_postgres  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -123,17 +121,8 @@ def main() -> None:
                 if backend == "sqlite":
                     figures += bench(backend, f"sqlite:///{tmp}/bench.db", n, formats, Path(tmp))
                     continue
-                name = f"meiyu_bench_{uuid.uuid4().hex[:8]}"
-                admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                url = make_url(args.postgres).set(database=name).render_as_string(False)
-                try:
+                with scratch_postgres(args.postgres) as url:
                     figures += bench(backend, url, n, formats, Path(tmp))
-                finally:
-                    with admin.connect() as conn:
-                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                    admin.dispose()
     print("\nmeiyu export (child process: start-up, query, write, datasheet):")
     print(f"  {'backend':<11}{'format':<9}{'rows':>11}{'rows/s':>10}{'peak RSS':>11}")
     for f in figures:
