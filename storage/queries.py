@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from kernel.values import StoredAssessment, ValueDetails, read_assessment, read_details
 from storage.models import (
+    Alert,
     AssessmentRow,
     CrawlRun,
     Document,
@@ -415,12 +416,25 @@ def stored_sources(session: Session) -> list[SourceRow]:
 
 
 def series_version(session: Session) -> tuple[Any, ...]:
-    """What changes whenever the stored series or the plan's stored verdicts do (a row written,
-    rewritten or removed): a cache of anything computed from them is current while this is."""
-    values = session.execute(
-        select(func.count(), func.max(IndicatorValue.id), func.max(IndicatorValue.computed_at))
-    ).one()
-    verdicts = session.execute(
-        select(func.count(), func.max(AssessmentRow.id), func.max(AssessmentRow.computed_at))
-    ).one()
-    return (*values, *verdicts)
+    """What changes whenever the stored series, the plan's stored verdicts or the alerts do (a
+    row written, rewritten or removed; an alert raised or extended; not a delivery, which no
+    cached page shows): a cache of anything computed from them is current while this is."""
+    return (
+        *session.execute(
+            select(func.count(), func.max(IndicatorValue.id), func.max(IndicatorValue.computed_at))
+        ).one(),
+        *session.execute(
+            select(func.count(), func.max(AssessmentRow.id), func.max(AssessmentRow.computed_at))
+        ).one(),
+        # an episode that grew is rewritten in place (storage.alerts.save_alert): its end, its
+        # observed figure and its message change with it
+        *session.execute(
+            select(
+                func.count(),
+                func.max(Alert.id),
+                func.max(Alert.period_end),
+                func.sum(Alert.observed),
+                func.sum(func.length(Alert.message)),
+            )
+        ).one(),
+    )

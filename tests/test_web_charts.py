@@ -6,6 +6,7 @@ type is 422, an unknown indicator 404, and the API's JSON has its documented sha
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -171,3 +172,25 @@ def test_the_pages_follow_a_rewritten_series_at_once(site: Site) -> None:
     assert all("17（95%：9.9–27）" not in b for b in after[:2])
     assert all("18（95%" in b for b in after[:2]), after[0][-3000:]
     assert '"value":18.0' in after[2] and '"value":17.0' not in after[2]
+
+
+def test_a_new_alert_shows_on_the_cached_overview(site: Site) -> None:
+    """The overview's month alerts come from the same cache: raising or growing an alert
+    changes storage.queries.series_version, so the next overview shows it."""
+    from storage.alerts import AlertRecord, save_alert
+
+    browser = _viewer(site)
+    assert "海鲜节负面报道激增测试" not in browser.get("/").body
+    record = AlertRecord(
+        "negative_spike", "a29", "2023-12-20", "2023-12-20", 3, 0.4, 0.01,
+        "海鲜节负面报道激增测试", [],
+    )  # fmt: skip
+    with site.sessions() as s:
+        alert_id, _ = save_alert(s, record)
+        s.commit()
+    assert "海鲜节负面报道激增测试" in browser.get("/").body
+    grown = dataclasses.replace(record, observed=5, message="海鲜节负面报道激增测试，已增至 5 条")
+    with site.sessions() as s:
+        save_alert(s, grown, alert_id)
+        s.commit()
+    assert "已增至 5 条" in browser.get("/").body

@@ -215,7 +215,12 @@ def register(app: FastAPI, kit: PageKit) -> None:
             chosen = chosen or (weeks[-1] if weeks else None)
             if chosen is None:
                 return key, weeks, None
-            return key, weeks, build_weekly(cfg, s, chosen, key)
+            # a PNG chart and every scored item of the week: built once per stored version
+            week_ = chosen
+            brief = kit.cache.get(
+                s, ("weekly", key, week_), lambda: build_weekly(cfg, s, week_, key)
+            )
+            return key, weeks, brief
 
     @app.get("/weekly", response_class=HTMLResponse, include_in_schema=False)
     def weekly_page(
