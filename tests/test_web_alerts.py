@@ -42,7 +42,7 @@ def seed_alerts(config: Path) -> None:
                 "volume_surge", "a29", "2023-12-10", "2023-12-10", 40.0, 12.0, 0.0001,
                 HOSTILE, [
                     {"document_id": 2, "url": "javascript:alert(1)", "title": HOSTILE,
-                     "published_at": "2023-12-10T10:00:00+08:00", "label": None}
+                     "published_at": "2023-12-10T02:00:00+00:00", "label": None}
                 ],
             ),
         )  # fmt: skip
@@ -72,6 +72,8 @@ def test_alerts_newest_first_with_items_and_deliveries(site: Site) -> None:
     assert "<script>" not in page.body and "&lt;script&gt;" in page.body
     assert 'href="javascript:' not in page.body and "<code>javascript:alert(1)</code>" in page.body
     assert 'href="http://zh.test/1"' in page.body and 'href="/items/1"' in page.body
+    # the items' stored ISO times on the config's clock (Asia/Shanghai), whatever their offset
+    assert "<td>2023-11-03 09:00</td>" in page.body and "<td>2023-12-10 10:00</td>" in page.body
     # since: only the episodes ending on or after the day
     later = browser.get("/alerts?since=2023-12-01").body
     assert "volume_surge" in later and "negative_spike" not in later

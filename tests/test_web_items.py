@@ -401,3 +401,18 @@ def test_a_broad_count_stops_at_its_cap_and_the_page_is_still_right(site: Site) 
     assert capped.rows == full.rows and len(last.rows) == full.total - 50
     page = _viewer(site).get("/items")
     assert page.status == 200 and f"共 {full.total} 条" in page.body
+
+
+def test_a_pages_bad_parameter_is_a_chinese_page_and_the_apis_is_json(site: Site) -> None:
+    """FastAPI's own validation (a wrong type, too long, not a choice): on a page the Chinese
+    error page naming the field, in the API FastAPI's JSON list of errors."""
+    browser = _viewer(site)
+    for path, field in (("/items?page=x", "page"), ("/items?label=good", "label"),
+                        ("/indicators/a29?period_type=decade", "period_type")):  # fmt: skip
+        reply = browser.get(path)
+        assert reply.status == 422, path
+        assert "text/html" in (reply.header("content-type") or ""), path
+        assert "参数不正确" in reply.body and field in reply.body, path
+    reply = browser.get("/api/v1/items?page=x")
+    assert reply.status == 422 and "application/json" in (reply.header("content-type") or "")
+    assert json.loads(reply.body)["detail"][0]["loc"] == ["query", "page"]

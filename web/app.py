@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -224,7 +226,17 @@ def create_app(settings: WebSettings) -> FastAPI:
     def local(t: dt.datetime) -> str:
         return t.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
+    def local_text(value: object) -> str:
+        """A stored ISO time (an alert item's or a delivery's, kept as text) on the pages'
+        clock; anything else as it is."""
+        try:
+            t = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value or "")
+        return local(t if t.tzinfo else t.replace(tzinfo=dt.UTC))
+
     templates.filters["local"] = local
+    templates.filters["local_text"] = local_text
 
     def render(
         request: Request, name: str, status: int = 200, visitor: Visitor | None = None, **ctx: Any
@@ -302,6 +314,20 @@ def create_app(settings: WebSettings) -> FastAPI:
         if SESSION_COOKIE in request.cookies:  # expired, logged out or forged: forget it
             response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_parameters(request: Request, exc: RequestValidationError) -> Response:
+        """A page's bad query or form field (wrong type, too long, not a choice) as the Chinese
+        error page, naming the fields; the API keeps FastAPI's JSON list of errors."""
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        names = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        return render(
+            request,
+            "error.html.j2",
+            422,
+            message=f"参数不正确：{'、'.join(names) or '请求'}。请检查链接或表单中的取值后再试。",
+        )
 
     @app.exception_handler(_PageError)
     def _page_error(request: Request, exc: _PageError) -> Response:

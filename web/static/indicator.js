@@ -38,6 +38,8 @@
         type: "custom",
         silent: true,
         data: bars,
+        // both ends on the y axis, so its extent reaches the top of the highest bar's interval
+        encode: { x: 0, y: [1, 2] },
         z: 3,
         renderItem: function (params, api) {
           if (api.value(1) === null || isNaN(api.value(1))) return null;
