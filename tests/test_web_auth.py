@@ -631,3 +631,37 @@ def test_static_files_stay_in_their_folder(site: Site) -> None:
         "/static/.hidden.css",
     ):
         assert anonymous.get(wrong).status in (404, 422), wrong
+
+
+def test_the_listening_socket_gives_connections_without_nagle() -> None:
+    """`meiyu serve`'s own socket says it is TCP, so asyncio (uvicorn's loop) turns Nagle off on
+    each connection it accepts: with Nagle on, every answer on a keep-alive connection waited
+    for the client's delayed ACK (about 40 ms) between its headers and its body."""
+    import asyncio
+
+    from meiyu.cli.serve import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    found: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            found.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(100):
+                if found:
+                    break
+                await asyncio.sleep(0.02)
+            writer.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sock.close()
+    assert found and found[0] != 0
