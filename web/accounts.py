@@ -15,6 +15,7 @@ from kernel.roles import ROLES, Role, allows
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "ROLES",
     "TOKEN_PREFIX",
@@ -32,6 +33,9 @@ __all__ = [
 
 MAX_NAME_LENGTH = 64
 MIN_PASSWORD_LENGTH = 12
+# A password longer than this is refused unhashed: argon2 of megabytes is a cheap way to load
+# the server, and no one types it.
+MAX_PASSWORD_LENGTH = 1024
 # Tokens start with it, so one pasted into a chat or a log is recognisable (and greppable).
 TOKEN_PREFIX = "meiyu_"
 

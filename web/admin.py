@@ -42,6 +42,7 @@ from storage.users import (
 )
 from web.accounts import (
     MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     check_name,
     check_password_rules,
@@ -53,8 +54,6 @@ from web.security import same
 
 log = logging.getLogger("meiyu.web.admin")
 
-# argon2 of megabytes is a cheap way to load the server (web.app.MAX_PASSWORD_LENGTH)
-MAX_PASSWORD_LENGTH = 1024
 MAX_ID = 2**31 - 1  # an INTEGER column
 MASK = "••••"
 ROLE_NAMES = {"viewer": "查看者", "analyst": "分析员", "admin": "管理员"}

@@ -68,6 +68,7 @@ from web import items as item_pages
 from web import reports as report_pages
 from web import weekly as weekly_page
 from web.accounts import (
+    MAX_PASSWORD_LENGTH,
     allows,
     bearer_token,
     check_name,
@@ -92,9 +93,6 @@ from web.security import (
 log = logging.getLogger("meiyu.web")
 
 PeriodType = Literal["day", "week", "month", "quarter", "year"]
-# A password longer than this is refused unhashed: argon2 of megabytes is a cheap way to load
-# the server, and no one types it.
-MAX_PASSWORD_LENGTH = 1024
 LOGIN_FORM_SECONDS = 3600
 TOKEN_TOUCH_EVERY = dt.timedelta(minutes=1)
 STATIC = Path(__file__).with_name("static")
