@@ -125,6 +125,7 @@ def generate(url: str, n: int, seed: int = 7, batch: int = 20_000) -> None:
                     "matched_at": fetched,
                     "literal": True,
                     "relevant": relevant,
+                    "published_at": docs[-1]["published_at"],  # the copy storage.writes keeps
                 }
             )
             if key == "a67" and relevant:

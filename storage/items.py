@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Document, IndicatorMatch, Mention, SentimentResult, Source
@@ -108,33 +108,37 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _where(f: ItemFilter) -> list[Any]:
+def _match_conds(f: ItemFilter) -> list[Any]:
+    """The filter's conditions on IndicatorMatch (f.indicator given)."""
+    conds: list[Any] = [IndicatorMatch.indicator == f.indicator]
+    if f.match == "literal":
+        conds.append(IndicatorMatch.literal.is_(True))
+    elif f.match == "relevant":
+        conds.append(IndicatorMatch.relevant.is_(True))
+    return conds
+
+
+def _label_conds(f: ItemFilter, doc_id: Any) -> list[Any]:
+    """The sentiment label the filter asks for, of the document `doc_id` names."""
+    if f.label is None:
+        return []
+    sub = select(SentimentResult.id).where(
+        SentimentResult.document_id == doc_id, SentimentResult.label == f.label
+    )
+    if f.indicator is not None:
+        sub = sub.where(SentimentResult.target == f.indicator)
+    if f.model_id is not None:
+        sub = sub.where(SentimentResult.model_id == f.model_id)
+    return [exists(sub)]
+
+
+def _document_conds(f: ItemFilter) -> list[Any]:
+    """The filter's conditions on the columns of documents (the period apart: the caller knows
+    which copy of the date it reads)."""
     conds: list[Any] = []
-    if f.indicator is not None or f.match != "any":
-        match = IndicatorMatch.document_id == Document.id
-        sub = select(IndicatorMatch.id).where(match)
-        if f.indicator is not None:
-            sub = sub.where(IndicatorMatch.indicator == f.indicator)
-        if f.match == "literal":
-            sub = sub.where(IndicatorMatch.literal.is_(True))
-        elif f.match == "relevant":
-            sub = sub.where(IndicatorMatch.relevant.is_(True))
-        conds.append(exists(sub))
-    if f.label is not None:
-        sub = select(SentimentResult.id).where(
-            SentimentResult.document_id == Document.id, SentimentResult.label == f.label
-        )
-        if f.indicator is not None:
-            sub = sub.where(SentimentResult.target == f.indicator)
-        if f.model_id is not None:
-            sub = sub.where(SentimentResult.model_id == f.model_id)
-        conds.append(exists(sub))
-    if f.start is not None:
-        conds.append(Document.published_at >= f.start)
-    if f.end is not None:
-        conds.append(Document.published_at < f.end)
     if f.source is not None:
-        conds.append(Source.name == f.source)
+        source_id = select(Source.id).where(Source.name == f.source).scalar_subquery()
+        conds.append(Document.source_id == source_id)
     if f.language is not None:
         conds.append(Document.language == f.language)
     if f.cluster is not None:
@@ -148,6 +152,91 @@ def _where(f: ItemFilter) -> list[Any]:
     return conds
 
 
+def _period(published: Any, f: ItemFilter) -> list[Any]:
+    conds: list[Any] = []
+    if f.start is not None:
+        conds.append(published >= f.start)
+    if f.end is not None:
+        conds.append(published < f.end)
+    return conds
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """The ids a filter selects, with the date they are paged by (columns id, published);
+    indexed: whether every condition is in the ordered index, so that the page and the capped
+    count each cost one short index range."""
+
+    ids: Select[int, dt.datetime | None]
+    indexed: bool
+
+    def order(self, sub: Any) -> tuple[Any, ...]:
+        return (sub.c.published.desc().nulls_last(), sub.c.id.desc())
+
+
+def _listing(f: ItemFilter) -> _Listing:
+    """With an indicator, the walk starts from its matches: their copy of the date and the
+    ordered index of migration 0010 give the page from one index range, and the documents are
+    read only for conditions on their own columns. Without one, the documents are walked newest
+    first through ix_documents_recent (PostgreSQL) / ix_documents_listing."""
+    if f.indicator is not None:
+        doc_id = IndicatorMatch.document_id
+        label = _label_conds(f, doc_id)
+        ids = select(doc_id.label("id"), IndicatorMatch.published_at.label("published")).where(
+            *_match_conds(f), *_period(IndicatorMatch.published_at, f), *label
+        )
+        doc_conds = _document_conds(f)
+        if doc_conds:
+            ids = ids.join(Document, Document.id == doc_id).where(*doc_conds)
+        return _Listing(ids, indexed=not doc_conds and not label)
+    conds = [
+        *_document_conds(f),
+        *_period(Document.published_at, f),
+        *_label_conds(f, Document.id),
+    ]
+    if f.match != "any":
+        match = select(IndicatorMatch.id).where(IndicatorMatch.document_id == Document.id)
+        if f.match == "literal":
+            match = match.where(IndicatorMatch.literal.is_(True))
+        else:
+            match = match.where(IndicatorMatch.relevant.is_(True))
+        conds.append(exists(match))
+    ids = select(Document.id.label("id"), Document.published_at.label("published")).where(*conds)
+    return _Listing(ids, indexed=not conds)
+
+
+def _page_ids(
+    session: Session, listing: _Listing, offset: int, page_size: int, count_cap: int
+) -> tuple[list[int], int]:
+    """The page's ids in order, and the count up to count_cap + 1.
+
+    A filter the ordered index does not hold (a search, a label, a source…) is first read
+    once, up to count_cap + 1 rows, counted and paged in the same query: when it has no more
+    than count_cap rows that is the whole answer (one scan of the trigram index instead of two,
+    for a search). Otherwise, as for an indexed filter, the count stops at the cap and the page
+    is the newest-first walk."""
+    limited = listing.ids.limit(count_cap + 1).subquery()
+    total: int | None = None
+    if not listing.indexed:
+        rows = session.execute(
+            select(limited.c.id, func.count().over())
+            .order_by(*listing.order(limited))
+            .limit(page_size)
+            .offset(offset)
+        ).all()
+        if rows:
+            total = int(rows[0][1])
+            if total <= count_cap:
+                return [int(r[0]) for r in rows], total
+    if total is None:
+        total = int(session.scalar(select(func.count()).select_from(limited)) or 0)
+    if offset >= total and total <= count_cap:  # past the end (a capped count has no end)
+        return [], total
+    walk = listing.ids.subquery()
+    chosen = select(walk.c.id).order_by(*listing.order(walk)).limit(page_size).offset(offset)
+    return [int(i) for i in session.scalars(chosen)], total
+
+
 def list_items(
     session: Session,
     f: ItemFilter,
@@ -158,34 +247,27 @@ def list_items(
     """One page of the documents `f` selects, newest first (undated last), with the total
     counted up to `count_cap` (beyond it, total is count_cap + 1 and total_capped is set).
 
-    Two steps, so that the sort reads only the narrow (id, published_at, source_id) index
-    (ix_documents_listing) and the wide columns are fetched for the page's 50 rows alone; the
-    sources table is joined only when the filter names a source."""
-    conds = _where(f)
-    ids = select(Document.id)
-    if f.source is not None:
-        ids = ids.join(Source, Source.id == Document.source_id)
-    ids = ids.where(*conds)
-    counted = session.scalar(select(func.count()).select_from(ids.limit(count_cap + 1).subquery()))
-    total = int(counted or 0)
-    order = (Document.published_at.desc().nulls_last(), Document.id.desc())
-    chosen = ids.order_by(*order).limit(page_size).offset((page - 1) * page_size).subquery()
-    stmt = (
-        select(
-            Document.id,
-            Document.title,
-            Document.url,
-            Source.name,
-            Document.outlet,
-            Document.language,
-            Document.published_at,
-            Document.cluster_id,
+    Two steps, so that the sort reads only a narrow index (see _listing, _page_ids) and the
+    wide columns are fetched for the page's rows alone."""
+    ids, total = _page_ids(session, _listing(f), (page - 1) * page_size, page_size, count_cap)
+    rows: list[ItemListRow] = []
+    if ids:
+        stmt = (
+            select(
+                Document.id,
+                Document.title,
+                Document.url,
+                Source.name,
+                Document.outlet,
+                Document.language,
+                Document.published_at,
+                Document.cluster_id,
+            )
+            .join(Source, Source.id == Document.source_id)
+            .where(Document.id.in_(ids))
         )
-        .join(chosen, chosen.c.id == Document.id)
-        .join(Source, Source.id == Document.source_id)
-        .order_by(*order)
-    )
-    rows = [ItemListRow(*r) for r in session.execute(stmt)]
+        found = {r[0]: ItemListRow(*r) for r in session.execute(stmt)}
+        rows = [found[i] for i in ids if i in found]
     return ItemPage(rows, total, page, page_size, total > count_cap)
 
 

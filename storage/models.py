@@ -135,6 +135,10 @@ class IndicatorMatch(Base):
     # … and the text speaks of the place and topic (nlp.relevance); a Korean text naming the
     # city only by the ambiguous 위해 is relevant without being literal.
     relevant: Mapped[bool] = mapped_column(default=True)
+    # A copy of the document's published_at (storage.writes keeps it equal), so that the items
+    # list of one indicator reads, newest first, one range of the ordered index that migration
+    # 0010 creates per dialect: (indicator, published_at DESC [NULLS LAST], document_id DESC).
+    published_at: Mapped[dt.datetime | None]
 
 
 class SentimentResult(Base):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -113,9 +113,16 @@ def upsert_document(
         "crawl_run_id": crawl_run_id,
     }
     stmt = _insert(session, Document).values(**values)
-    update = {k: stmt.excluded[k] for k in values if k != "url"}
-    stmt = stmt.on_conflict_do_update(index_elements=["url"], set_=update)
+    changed = {k: stmt.excluded[k] for k in values if k != "url"}
+    stmt = stmt.on_conflict_do_update(index_elements=["url"], set_=changed)
     doc_id = session.execute(stmt.returning(Document.id)).scalar_one()
+    if existing is not None:  # its matches keep a copy of the date
+        session.execute(
+            update(IndicatorMatch)
+            .where(IndicatorMatch.document_id == doc_id)
+            .values(published_at=doc.published_at)
+            .execution_options(synchronize_session=False)
+        )
     return ("new" if existing is None else "updated"), doc_id
 
 
@@ -180,7 +187,19 @@ def replace_matches(
     ]
     if rows:
         session.execute(_insert(session, IndicatorMatch), rows)
+        session.execute(
+            update(IndicatorMatch)
+            .where(IndicatorMatch.indicator == indicator)
+            .values(published_at=_published_of(IndicatorMatch.document_id))
+            .execution_options(synchronize_session=False)
+        )
     return len(rows)
+
+
+def _published_of(document_id: Any) -> Any:
+    """The document's publication date, as a scalar subquery (IndicatorMatch.published_at is its
+    copy, for the items list's index)."""
+    return select(Document.published_at).where(Document.id == document_id).scalar_subquery()
 
 
 def upsert_values(session: Session, values: Iterable[ValueRecord], batch: int = 1000) -> int:

@@ -174,6 +174,35 @@ def test_the_pages_follow_a_rewritten_series_at_once(site: Site) -> None:
     assert '"value":18.0' in after[2] and '"value":17.0' not in after[2]
 
 
+def test_the_series_version_is_asked_at_most_once_per_recheck(site: Site) -> None:
+    """`meiyu serve` asks the version once a second (meiyu.cli.serve.SERIES_RECHECK), not on
+    every request: a rewritten series shows once that much time has passed, not before."""
+    from storage.models import IndicatorValue
+    from web.cache import SeriesCache
+
+    now = [100.0]
+    cache = SeriesCache(recheck=5.0, clock=lambda: now[0])
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        return len(computed)
+
+    def get() -> int:
+        with site.sessions() as s:  # a request's own session
+            return cache.get(s, "k", compute)
+
+    assert get() == 1
+    with site.sessions.begin() as w:  # what upsert_values does to a rewritten row
+        rewritten = {"value": 99.0, "computed_at": dt.datetime.now(dt.UTC)}
+        w.query(IndicatorValue).filter_by(period_type="month").update(rewritten)
+    now[0] = 104.9
+    assert get() == 1 and cache.version_reads == 1
+    now[0] = 105.0
+    assert get() == 2 and cache.version_reads == 2
+    assert get() == 2 and cache.hits == 2
+
+
 def test_a_new_alert_shows_on_the_cached_overview(site: Site) -> None:
     """The overview's month alerts come from the same cache: raising or growing an alert
     changes storage.queries.series_version, so the next overview shows it."""

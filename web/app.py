@@ -77,6 +77,7 @@ from web.accounts import (
     token_hash,
     verify_password,
 )
+from web.cache import SeriesCache
 from web.kit import PageKit
 from web.overview import chart_data, figure_text, latest_values, trends
 from web.security import (
@@ -134,6 +135,9 @@ class WebSettings:
     demo_note: str | None = None
     # the channels page's test message (pipelines' sending); None: no test button
     channels: admin_pages.ChannelHooks | None = None
+    # how long (s) the pages may show the series as they were before a recompute wrote them:
+    # the cache of web/cache.py asks the series' version at most this often (0: every request)
+    series_recheck: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -457,6 +461,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         api=api,
         page_error=_PageError,
         config=settings.config,
+        cache=SeriesCache(recheck=settings.series_recheck),
     )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -133,6 +133,9 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 SECRET_ENV = "MEIYU_WEB_SECRET"
+# a recompute shows on the served pages within this many seconds (web/cache.py): asking the
+# series' version once a second, not on each of hundreds of requests, costs no one anything
+SERIES_RECHECK = 1.0
 
 
 def secret_key() -> bytes | None:
@@ -191,6 +194,7 @@ def _serve(
                 demo_note=demo_note,
                 channels=channel_hooks(cfg),
                 secret_key=shared,
+                series_recheck=SERIES_RECHECK,
             )
             # proxy_headers (uvicorn's default, trusted from 127.0.0.1): behind a local TLS
             # proxy the app sees https from X-Forwarded-Proto, and so marks its cookies Secure
