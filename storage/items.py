@@ -109,8 +109,10 @@ def like_pattern(text: str) -> str:
 
 
 def _match_conds(f: ItemFilter) -> list[Any]:
-    """The filter's conditions on IndicatorMatch (f.indicator given)."""
-    conds: list[Any] = [IndicatorMatch.indicator == f.indicator]
+    """The filter's conditions on IndicatorMatch."""
+    conds: list[Any] = []
+    if f.indicator is not None:
+        conds.append(IndicatorMatch.indicator == f.indicator)
     if f.match == "literal":
         conds.append(IndicatorMatch.literal.is_(True))
     elif f.match == "relevant":
@@ -170,8 +172,10 @@ class _Listing:
     ids: Select[int, dt.datetime | None]
     indexed: bool
 
-    def order(self, sub: Any) -> tuple[Any, ...]:
-        return (sub.c.published.desc().nulls_last(), sub.c.id.desc())
+
+def _newest_first(sub: Any) -> tuple[Any, ...]:
+    """The list's order, on a subquery of a _Listing's ids."""
+    return (sub.c.published.desc().nulls_last(), sub.c.id.desc())
 
 
 def _listing(f: ItemFilter) -> _Listing:
@@ -194,13 +198,9 @@ def _listing(f: ItemFilter) -> _Listing:
         *_period(Document.published_at, f),
         *_label_conds(f, Document.id),
     ]
-    if f.match != "any":
-        match = select(IndicatorMatch.id).where(IndicatorMatch.document_id == Document.id)
-        if f.match == "literal":
-            match = match.where(IndicatorMatch.literal.is_(True))
-        else:
-            match = match.where(IndicatorMatch.relevant.is_(True))
-        conds.append(exists(match))
+    if f.match != "any":  # by any indicator's match
+        match = IndicatorMatch.document_id == Document.id
+        conds.append(exists(select(IndicatorMatch.id).where(match, *_match_conds(f))))
     ids = select(Document.id.label("id"), Document.published_at.label("published")).where(*conds)
     return _Listing(ids, indexed=not conds)
 
@@ -220,7 +220,7 @@ def _page_ids(
     if not listing.indexed:
         rows = session.execute(
             select(limited.c.id, func.count().over())
-            .order_by(*listing.order(limited))
+            .order_by(*_newest_first(limited))
             .limit(page_size)
             .offset(offset)
         ).all()
@@ -233,7 +233,7 @@ def _page_ids(
     if offset >= total and total <= count_cap:  # past the end (a capped count has no end)
         return [], total
     walk = listing.ids.subquery()
-    chosen = select(walk.c.id).order_by(*listing.order(walk)).limit(page_size).offset(offset)
+    chosen = select(walk.c.id).order_by(*_newest_first(walk)).limit(page_size).offset(offset)
     return [int(i) for i in session.scalars(chosen)], total
 
 

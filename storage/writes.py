@@ -94,7 +94,9 @@ def upsert_document(
 ) -> tuple[UpsertOutcome, int]:
     """Insert by canonical URL, or update when the content changed; never a second row."""
     existing = session.execute(
-        select(Document.id, Document.content_hash).where(Document.url == doc.url)
+        select(Document.id, Document.content_hash, Document.published_at).where(
+            Document.url == doc.url
+        )
     ).first()
     if existing is not None and existing.content_hash == doc.content_hash:
         return "unchanged", existing.id
@@ -116,7 +118,8 @@ def upsert_document(
     changed = {k: stmt.excluded[k] for k in values if k != "url"}
     stmt = stmt.on_conflict_do_update(index_elements=["url"], set_=changed)
     doc_id = session.execute(stmt.returning(Document.id)).scalar_one()
-    if existing is not None:  # its matches keep a copy of the date
+    if existing is not None and existing.published_at != doc.published_at:
+        # its matches keep a copy of the date
         session.execute(
             update(IndicatorMatch)
             .where(IndicatorMatch.document_id == doc_id)
