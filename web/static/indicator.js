@@ -8,9 +8,12 @@
   if (!c || !node || typeof echarts === "undefined") return;
   var chart = echarts.init(node);
   var bars = c.lo.map(function (lo, j) { return [j, lo, c.hi[j]]; });
+  // a long series gets a zoom slider under the axis: the grid leaves it its own band, so the
+  // period labels are not drawn over it
+  var zoom = c.periods.length > 40;
   chart.setOption({
     textStyle: { fontFamily: meiyu.font },
-    grid: { left: 50, right: 20, top: 20, bottom: 60 },
+    grid: { left: 50, right: 20, top: 20, bottom: zoom ? 72 : 40 },
     tooltip: {
       trigger: "axis",
       axisPointer: { type: "shadow" },
@@ -29,7 +32,7 @@
     },
     xAxis: { type: "category", data: c.periods },
     yAxis: { type: "value", min: 0, name: "条目数" },
-    dataZoom: c.periods.length > 40 ? [{ type: "slider", start: 60, end: 100 }] : [],
+    dataZoom: zoom ? [{ type: "slider", start: 60, end: 100, bottom: 6, height: 24 }] : [],
     series: [
       { name: "条目数", type: "bar", data: c.items, itemStyle: { color: "#457b9d" },
         cursor: "pointer" },
