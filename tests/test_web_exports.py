@@ -147,6 +147,15 @@ def lite(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Site]:
         yield running
 
 
+@pytest.fixture(autouse=True)
+def own_temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The downloads' folders go under this test's own temporary folder: counted in the shared
+    one, another pytest worker's export in flight would look like one left behind here."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
 def leftovers() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*")}
 
